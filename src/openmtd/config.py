@@ -1,0 +1,50 @@
+"""The one Settings object (environment prefix OPENMTD_), built at the edge and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from openmtd.domain.enums import RiskLevel
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "openmtd"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENMTD_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Folder for the SQLite database and other local state.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite file openmtd.db in data_dir. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8443",
+        description="URL devices and admins use to reach this server (rendered into MDM files).",
+    )
+    compliance_max_risk: RiskLevel = Field(
+        default=RiskLevel.LOW,
+        description="Highest device threat level that is still compliant ('at or under').",
+    )
+    unresponsive_days: int = Field(default=7, ge=1, le=365)
+    checkin_interval_seconds: int = Field(default=900, ge=10)
+    max_agent_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_console_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    session_hours: int = Field(default=12, ge=1)
+    secure_cookies: bool = Field(
+        default=False, description="Mark console cookies Secure (set when served over HTTPS)."
+    )
+    migrate_on_start: bool = True
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'openmtd.db'}"

@@ -1,0 +1,1 @@
+"""Pure detection logic shared by the server and the agent: no I/O, no clock, no settings."""

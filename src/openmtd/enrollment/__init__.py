@@ -1,0 +1,1 @@
+"""Enrollment: the seed's scenario tables, onboarding tokens and MDM managed configuration."""

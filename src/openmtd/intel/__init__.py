@@ -1,0 +1,1 @@
+"""Importers of real-world threat-intelligence and vulnerability formats into domain types."""

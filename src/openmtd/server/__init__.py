@@ -1,0 +1,1 @@
+"""The console server: REST API, web console and the agent protocol."""

@@ -1,0 +1,1 @@
+"""The versioned device protocol under /api/agent/v1."""

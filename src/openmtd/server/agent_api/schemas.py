@@ -1,0 +1,165 @@
+"""Bodies of the agent protocol, v1. Limits here keep one report from costing the server much."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from openmtd.domain.enums import EnrollmentScenario, InstallSource, Platform, RiskLevel, Severity
+from openmtd.server.schemas_common import Hex64, ReportId, ShortText, Tags, Text
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Version = Annotated[str, StringConstraints(max_length=64)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PrivacyChoices(Strict):
+    """The privacy keys of the reference product; omitted keys take the scenario's default."""
+
+    exclude_url_in_report: bool | None = None
+    exclude_app_in_report: bool | None = None
+    vulnerability_privacy_mode: bool | None = None
+
+
+class DeviceDescription(Strict):
+    model: ShortText
+    manufacturer: ShortText = ""
+    os_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    security_patch_level: date | None = None
+    build: ShortText = ""
+    name: ShortText = ""
+
+
+class EnrollRequest(Strict):
+    onboarding_token: Annotated[str, StringConstraints(min_length=8, max_length=128)]
+    platform: Platform
+    scenario: EnrollmentScenario
+    hardware_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,128}$")] = Field(
+        description="A stable identifier of the physical device (e.g. a hash of its serial); "
+        "links a personal-profile agent to the work-profile agent on the same phone."
+    )
+    device: DeviceDescription
+    device_tag: Annotated[str, StringConstraints(max_length=64)] = ""
+    privacy: PrivacyChoices = Field(default_factory=PrivacyChoices)
+
+
+class EnrollResponse(BaseModel):
+    device_id: str
+    device_credential: str = Field(
+        description="Shown once; send as 'Authorization: Bearer <credential>'."
+    )
+    protection_scope: str
+    device_group: str
+    warnings: list[str]
+    checkin_interval_seconds: int
+
+
+class AppReport(Strict):
+    identifier: Identifier
+    version: Version = ""
+    name: ShortText = ""
+    install_source: InstallSource = InstallSource.UNKNOWN
+    sha256: Hex64 | None = None
+    signer_sha256: Hex64 | None = None
+
+
+class Signal(Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    value: Annotated[str, StringConstraints(max_length=512)]
+
+
+class NetworkReport(Strict):
+    kind: Annotated[str, StringConstraints(pattern=r"^(wifi|tls)$")]
+    attributes: Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Text], Field(
+        max_length=32
+    )] = Field(default_factory=dict)
+
+
+class DetectionReport(Strict):
+    category: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]{1,47}$")]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    severity: Severity
+    key: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    evidence: Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Text], Field(
+        max_length=32
+    )] = Field(default_factory=dict)
+    timeline_only: bool = False
+    resolved: bool = False
+    observed_at: datetime | None = None
+
+
+class CheckInFacts(Strict):
+    platform: Platform
+    scenario: EnrollmentScenario
+    os_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    security_patch_level: date | None = None
+    model: ShortText
+    manufacturer: ShortText = ""
+    build: ShortText = ""
+    tags: Tags = Field(default_factory=list)
+
+
+class CheckInRequest(Strict):
+    report_id: ReportId = Field(
+        description="Client-chosen id; resending the same report is answered as a duplicate."
+    )
+    collected_at: datetime
+    facts: CheckInFacts
+    apps: Annotated[list[AppReport], Field(max_length=5000)] | None = Field(
+        default=None,
+        description="The full app inventory; null when unchanged or withheld by privacy.",
+    )
+    integrity_signals: Annotated[list[Signal], Field(max_length=256)] = Field(
+        default_factory=list
+    )
+    network_observations: Annotated[list[NetworkReport], Field(max_length=256)] = Field(
+        default_factory=list
+    )
+    detections: Annotated[list[DetectionReport], Field(max_length=500)] = Field(
+        default_factory=list
+    )
+
+
+class CheckInResponse(BaseModel):
+    report_id: str
+    duplicate: bool
+    risk_level: RiskLevel
+    alerts_raised: int
+    sync_etag: str
+    next_checkin_seconds: int
+
+
+class SyncResponse(BaseModel):
+    etag: str
+    device_id: str
+    device_group: str
+    checkin_interval_seconds: int
+    privacy: dict[str, bool]
+    policy: dict[str, object]
+    indicators: list[dict[str, object]]
+
+
+class OwnAlert(BaseModel):
+    id: int
+    category: str
+    title: str
+    severity: Severity
+    status: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+class OwnDevice(BaseModel):
+    device_id: str
+    platform: Platform
+    scenario: EnrollmentScenario
+    protection_scope: str
+    risk_level: RiskLevel
+    risk_reason: str
+    last_seen_at: datetime
+    alerts: list[OwnAlert]

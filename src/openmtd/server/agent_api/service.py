@@ -1,0 +1,392 @@
+"""Enrollment, check-in and sync for devices. Runs on every check-in, so it stays lean."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from openmtd.domain.device import Detection
+from openmtd.domain.enums import (
+    AlertStatus,
+    EnrollmentScenario,
+    Platform,
+    ProtectionScope,
+    RiskLevel,
+)
+from openmtd.domain.errors import Conflict, Forbidden, InvalidInput, Unauthorized
+from openmtd.enrollment.scenarios import check_enrollment
+from openmtd.enrollment.tokens import (
+    DEVICE_PREFIX,
+    OnboardingScope,
+    OnboardingTokenState,
+    TokenRejected,
+    check_onboarding_token,
+    digest,
+    new_secret,
+)
+from openmtd.server.agent_api.schemas import (
+    AppReport,
+    CheckInRequest,
+    EnrollRequest,
+    OwnAlert,
+    OwnDevice,
+    PrivacyChoices,
+)
+from openmtd.server.alerts.service import ACTIVE, add_event, apply_detections
+from openmtd.store.models import Alert, CheckIn, Device, DeviceApp, OnboardingToken, SyncGeneration
+
+POLICY_GENERATION = "policy"
+
+
+def privacy_defaults(scope: ProtectionScope) -> dict[str, bool]:
+    """Reference defaults: off on work profiles and corporate devices, on for personal profiles."""
+    personal = scope is ProtectionScope.PERSONAL_PROFILE
+    return {
+        "exclude_url_in_report": personal,
+        "exclude_app_in_report": personal,
+        "vulnerability_privacy_mode": False,
+    }
+
+
+def _merge_privacy(defaults: dict[str, bool], chosen: PrivacyChoices) -> dict[str, bool]:
+    merged = dict(defaults)
+    for key, value in chosen.model_dump().items():
+        if value is not None:
+            merged[key] = value
+    return merged
+
+
+def format_tags(tags: list[str]) -> str:
+    unique = sorted(dict.fromkeys(t for t in tags if t))
+    return f" {' '.join(unique)} " if unique else " "
+
+
+def parse_tags(stored: str) -> list[str]:
+    return stored.split()
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    device: Device
+    credential: str
+    warnings: tuple[str, ...]
+
+
+def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days: int) -> Enrolled:
+    token = db.scalar(
+        select(OnboardingToken).where(OnboardingToken.token_digest == digest(req.onboarding_token))
+    )
+    if token is None:
+        raise TokenRejected("unknown onboarding token")
+    state = OnboardingTokenState(
+        name=token.name,
+        scope=OnboardingScope(
+            platform=Platform(token.platform) if token.platform else None,
+            scenarios=frozenset(EnrollmentScenario(s) for s in token.scenarios),
+            device_group=token.device_group,
+            tags=tuple(token.tags),
+        ),
+        expires_at=token.expires_at,
+        max_uses=token.max_uses,
+        uses=token.uses,
+        revoked_at=token.revoked_at,
+    )
+    check_onboarding_token(state, platform=req.platform, scenario=req.scenario, now=now)
+    work_profile_active = (
+        db.scalar(
+            select(Device.id)
+            .where(
+                Device.hardware_id == req.hardware_id,
+                Device.scenario == EnrollmentScenario.ANDROID_WORK_PROFILE.value,
+                Device.retired_at.is_(None),
+                Device.last_seen_at >= now - timedelta(days=unresponsive_days),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+    decision = check_enrollment(
+        req.scenario, req.platform, today=now.date(), work_profile_active=work_profile_active
+    )
+    # Count the use atomically, so that concurrent enrollments cannot exceed max_uses.
+    used = db.execute(
+        update(OnboardingToken)
+        .where(
+            OnboardingToken.id == token.id,
+            or_(OnboardingToken.max_uses.is_(None), OnboardingToken.uses < OnboardingToken.max_uses),
+        )
+        .values(uses=OnboardingToken.uses + 1)
+    )
+    if getattr(used, "rowcount", 1) != 1:
+        raise TokenRejected(f"onboarding token {token.name!r} is used up")
+
+    # A re-install of the agent in the same scenario replaces the earlier record.
+    previous = db.scalars(
+        select(Device).where(
+            Device.hardware_id == req.hardware_id,
+            Device.scenario == req.scenario.value,
+            Device.retired_at.is_(None),
+        )
+    ).all()
+    for old in previous:
+        old.retired_at = now
+        add_event(db, device_id=old.id, kind="enrollment", now=now,
+                  summary="retired: the same device enrolled again in this scenario")
+        db.execute(
+            update(Alert)
+            .where(Alert.device_id == old.id, Alert.status.in_(ACTIVE))
+            .values(status=AlertStatus.RESOLVED.value, resolved_at=now)
+        )
+
+    credential = new_secret(DEVICE_PREFIX)
+    tags = [*token.tags, *([req.device_tag] if req.device_tag else [])]
+    d = req.device
+    device = Device(
+        id=str(uuid.uuid4()),
+        credential_digest=digest(credential),
+        platform=req.platform.value,
+        scenario=req.scenario.value,
+        protection_scope=decision.scope.value,
+        hardware_id=req.hardware_id,
+        name=d.name or f"{d.model} ({req.platform.value})",
+        device_group=token.device_group,
+        tags=format_tags(tags),
+        model=d.model,
+        manufacturer=d.manufacturer,
+        os_version=d.os_version,
+        security_patch_level=d.security_patch_level,
+        build=d.build,
+        enrolled_at=now,
+        last_seen_at=now,
+        risk_level=RiskLevel.SECURED.value,
+        risk_reason="no active alert above Informational",
+        inventory_digest="",
+        app_count=0,
+        onboarding_token_id=token.id,
+        enrollment_warnings=list(decision.warnings),
+        privacy=_merge_privacy(privacy_defaults(decision.scope), req.privacy),
+        retired_at=None,
+    )
+    db.add(device)
+    db.flush()
+    add_event(db, device_id=device.id, kind="enrollment", now=now,
+              summary=f"enrolled as {decision.spec.title} with token {token.name!r}; "
+              f"protects: {decision.scope.value}", warnings=list(decision.warnings))
+    return Enrolled(device, credential, decision.warnings)
+
+
+def authenticate_device(db: Session, credential: str | None) -> Device:
+    if not credential or not credential.startswith(DEVICE_PREFIX):
+        raise Unauthorized(
+            "send the device credential as 'Authorization: Bearer omt_dev_…'",
+            code="device_credential_required",
+        )
+    device = db.scalar(select(Device).where(Device.credential_digest == digest(credential)))
+    if device is None:
+        raise Unauthorized("unknown device credential", code="bad_device_credential")
+    if device.retired_at is not None:
+        raise Unauthorized(
+            f"device {device.id} was retired; enroll again", code="device_retired"
+        )
+    return device
+
+
+def require_own(device: Device, device_id: str) -> None:
+    if device.id != device_id:
+        raise Forbidden(
+            f"this credential belongs to device {device.id}; it cannot act for device "
+            f"{device_id}",
+            code="not_your_device",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInResult:
+    duplicate: bool
+    alerts_raised: int
+
+
+def check_in(
+    db: Session, *, device: Device, req: CheckInRequest, body_digest: str, now: datetime
+) -> CheckInResult:
+    f = req.facts
+    if f.platform.value != device.platform:
+        raise InvalidInput(
+            f"device {device.id} is enrolled as {device.platform} but reports {f.platform.value}",
+            code="platform_mismatch",
+        )
+    if f.scenario.value != device.scenario:
+        raise Conflict(
+            f"device {device.id} is enrolled in scenario {device.scenario!r} but reports "
+            f"{f.scenario.value!r}; enroll again to change scenario",
+            code="scenario_mismatch",
+        )
+    try:
+        with db.begin_nested():
+            db.execute(
+                insert(CheckIn).values(
+                    device_id=device.id, report_id=req.report_id, body_digest=body_digest,
+                    received_at=now,
+                )
+            )
+    except IntegrityError:
+        earlier = db.scalar(
+            select(CheckIn.body_digest).where(
+                CheckIn.device_id == device.id, CheckIn.report_id == req.report_id
+            )
+        )
+        if earlier == body_digest:
+            return CheckInResult(duplicate=True, alerts_raised=0)
+        raise Conflict(
+            f"report id {req.report_id!r} was already used by this device with different "
+            "content; every report needs a new id",
+            code="report_id_reused",
+        ) from None
+
+    device.last_seen_at = now
+    device.os_version = f.os_version
+    device.security_patch_level = f.security_patch_level
+    device.model = f.model
+    device.manufacturer = f.manufacturer
+    device.build = f.build
+    token_tags = _token_tags(db, device)
+    device.tags = format_tags([*token_tags, *f.tags])
+
+    withhold_apps = bool(device.privacy.get("vulnerability_privacy_mode"))
+    if req.apps is not None and not withhold_apps:
+        _sync_inventory(db, device=device, apps=req.apps, now=now)
+
+    detections = [
+        Detection(
+            category=d.category, title=d.title, severity=d.severity, key=d.key,
+            evidence=tuple(sorted(d.evidence.items())), timeline_only=d.timeline_only,
+            resolved=d.resolved,
+        )
+        for d in req.detections
+    ]
+    outcome = apply_detections(db, device_id=device.id, detections=detections, now=now)
+    return CheckInResult(duplicate=False, alerts_raised=outcome.raised)
+
+
+def _token_tags(db: Session, device: Device) -> list[str]:
+    if device.onboarding_token_id is None:
+        return []
+    tags = db.scalar(
+        select(OnboardingToken.tags).where(OnboardingToken.id == device.onboarding_token_id)
+    )
+    return list(tags or [])
+
+
+def _app_row(app: AppReport) -> tuple[str, str, str, str, str | None, str | None]:
+    return (
+        app.identifier, app.version, app.name, app.install_source.value,
+        app.sha256.lower() if app.sha256 else None,
+        app.signer_sha256.lower() if app.signer_sha256 else None,
+    )
+
+
+def _sync_inventory(db: Session, *, device: Device, apps: list[AppReport], now: datetime) -> None:
+    """Store the reported inventory as a delta against what is stored; skip if unchanged."""
+    reported = {a.identifier: _app_row(a) for a in apps}
+    if len(reported) != len(apps):
+        raise InvalidInput("the app inventory lists an app identifier twice", code="duplicate_app")
+    inventory_digest = hashlib.sha256(orjson.dumps(sorted(reported.values()))).hexdigest()
+    if inventory_digest == device.inventory_digest:
+        return
+    first = device.inventory_digest == ""
+    stored = {
+        r[0]: tuple(r)
+        for r in db.execute(
+            select(
+                DeviceApp.identifier, DeviceApp.version, DeviceApp.name, DeviceApp.install_source,
+                DeviceApp.sha256, DeviceApp.signer_sha256,
+            ).where(DeviceApp.device_id == device.id)
+        )
+    }
+    removed = [k for k in stored if k not in reported]
+    changed = [k for k, row in reported.items() if k in stored and stored[k] != row]
+    added = [k for k in reported if k not in stored]
+    gone = removed + changed
+    if gone:
+        db.execute(
+            delete(DeviceApp).where(DeviceApp.device_id == device.id,
+                                    DeviceApp.identifier.in_(gone))
+        )
+    fresh = added + changed
+    if fresh:
+        db.execute(
+            insert(DeviceApp),
+            [
+                {
+                    "device_id": device.id, "identifier": r[0], "version": r[1], "name": r[2],
+                    "install_source": r[3], "sha256": r[4], "signer_sha256": r[5],
+                }
+                for r in (reported[k] for k in fresh)
+            ],
+        )
+    device.inventory_digest = inventory_digest
+    device.app_count = len(reported)
+    if not first:
+        add_event(db, device_id=device.id, kind="inventory", now=now,
+                  summary=f"app inventory changed: {len(added)} installed, {len(removed)} "
+                  f"removed, {len(changed)} updated",
+                  installed=sorted(added)[:50], removed=sorted(removed)[:50],
+                  updated=sorted(changed)[:50])
+
+
+def policy_generation(db: Session) -> int:
+    value = db.scalar(
+        select(SyncGeneration.generation).where(SyncGeneration.name == POLICY_GENERATION)
+    )
+    return int(value or 0)
+
+
+def bump_policy_generation(db: Session, *, now: datetime) -> int:
+    """Every agent's next sync sees a new ETag and downloads the new policy."""
+    current = policy_generation(db)
+    if current == 0 and db.get(SyncGeneration, POLICY_GENERATION) is None:
+        db.add(SyncGeneration(name=POLICY_GENERATION, generation=1, updated_at=now))
+        return 1
+    db.execute(
+        update(SyncGeneration)
+        .where(SyncGeneration.name == POLICY_GENERATION)
+        .values(generation=SyncGeneration.generation + 1, updated_at=now)
+    )
+    return current + 1
+
+
+def sync_etag(db: Session, device: Device) -> str:
+    material = orjson.dumps(
+        [policy_generation(db), device.device_group, device.privacy], option=orjson.OPT_SORT_KEYS
+    )
+    return '"' + hashlib.sha256(material).hexdigest()[:32] + '"'
+
+
+def own_device(db: Session, device: Device) -> OwnDevice:
+    alerts = db.scalars(
+        select(Alert)
+        .where(Alert.device_id == device.id, Alert.status.in_(ACTIVE))
+        .order_by(Alert.id)
+    ).all()
+    return OwnDevice(
+        device_id=device.id,
+        platform=Platform(device.platform),
+        scenario=EnrollmentScenario(device.scenario),
+        protection_scope=device.protection_scope,
+        risk_level=RiskLevel(device.risk_level),
+        risk_reason=device.risk_reason,
+        last_seen_at=device.last_seen_at,
+        alerts=[
+            OwnAlert(id=a.id, category=a.category, title=a.title, severity=a.severity,
+                     status=a.status, first_seen=a.first_seen, last_seen=a.last_seen)
+            for a in alerts
+        ],
+    )
+

@@ -1,0 +1,1 @@
+"""The unified alert queue for both platforms, and device risk."""

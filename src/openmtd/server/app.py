@@ -1,0 +1,64 @@
+"""create_app(): the console server, wired from one Settings object."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from openmtd import __version__
+from openmtd.config import Settings
+from openmtd.server.agent_api.views import router as agent_router
+from openmtd.server.alerts.views import router as alerts_router
+from openmtd.server.audit.views import router as audit_router
+from openmtd.server.context import AppContext, utc_now
+from openmtd.server.devices.views import router as devices_router
+from openmtd.server.errors import install_error_handlers
+from openmtd.server.middleware import BodyLimit, SecurityHeaders
+from openmtd.server.onboarding.views import router as onboarding_router
+from openmtd.server.users.views import router as users_router
+from openmtd.store.db import make_engine, make_session_factory, migrate
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+    engine = make_engine(settings.resolved_database_url())
+    ctx = AppContext(settings=settings, engine=engine, sessions=make_session_factory(engine),
+                     clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    if settings.migrate_on_start:
+        migrate(engine)
+
+    app = FastAPI(
+        title="openmtd",
+        version=__version__,
+        summary="Open, self-hosted Mobile Threat Defense for Android and iOS",
+        docs_url=None,  # Swagger UI would load its assets from a CDN; /openapi.json is served
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for router in (
+        agent_router, devices_router, alerts_router, onboarding_router, users_router,
+        audit_router,
+    ):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.add_middleware(
+        BodyLimit,
+        agent_limit=settings.max_agent_body_bytes,
+        default_limit=settings.max_console_body_bytes,
+    )
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,27 @@
+"""Audit log API (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from openmtd.server import presenters
+from openmtd.server.audit import service
+from openmtd.server.deps import Admin, Db
+from openmtd.server.schemas import AuditOut, Page
+
+router = APIRouter(prefix="/api/audit", tags=["audit"])
+
+
+@router.get("", response_model=Page[AuditOut],
+            responses={401: {"description": "not signed in"}, 403: {"description": "role too low"}})
+def audit_log(
+    _p: Admin,
+    db: Db,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Page[AuditOut]:
+    rows, total = service.entries(db, limit=limit, offset=offset)
+    return Page(items=[presenters.audit_out(e) for e in rows], total=total, limit=limit,
+                offset=offset)

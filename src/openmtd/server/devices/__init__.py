@@ -1,0 +1,1 @@
+"""Device inventory: list, search, device page data."""

@@ -1,0 +1,192 @@
+"""Queries over the device inventory, with the derived states users filter on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from openmtd.domain.enums import EnrollmentScenario, Platform, RiskLevel
+from openmtd.domain.errors import NotFound
+from openmtd.engines.risk import is_at_or_under
+from openmtd.server.alerts.service import ACTIVE
+from openmtd.store.models import Alert, Device, DeviceApp, DeviceEvent
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFilters:
+    platform: Platform | None = None
+    scenario: EnrollmentScenario | None = None
+    risk: RiskLevel | None = None
+    tag: str | None = None
+    group: str | None = None
+    compliant: bool | None = None
+    unresponsive: bool | None = None
+    seen_after: datetime | None = None
+    seen_before: datetime | None = None
+    search: str | None = None
+    include_retired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStateRules:
+    """What makes a device unresponsive or noncompliant (per-group policies come later)."""
+
+    now: datetime
+    unresponsive_days: int
+    max_risk: RiskLevel
+
+    @property
+    def unresponsive_before(self) -> datetime:
+        return self.now - timedelta(days=self.unresponsive_days)
+
+    def compliant_risks(self) -> list[str]:
+        return [r.value for r in RiskLevel if is_at_or_under(r, self.max_risk)]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filtered(query: Select[Any], f: DeviceFilters, rules: DeviceStateRules) -> Select[Any]:
+    if not f.include_retired:
+        query = query.where(Device.retired_at.is_(None))
+    if f.platform is not None:
+        query = query.where(Device.platform == f.platform.value)
+    if f.scenario is not None:
+        query = query.where(Device.scenario == f.scenario.value)
+    if f.risk is not None:
+        query = query.where(Device.risk_level == f.risk.value)
+    if f.tag:
+        query = query.where(Device.tags.like(f"% {_like_escape(f.tag)} %", escape="\\"))
+    if f.group:
+        query = query.where(Device.device_group == f.group)
+    if f.unresponsive is True:
+        query = query.where(Device.last_seen_at < rules.unresponsive_before)
+    elif f.unresponsive is False:
+        query = query.where(Device.last_seen_at >= rules.unresponsive_before)
+    if f.compliant is True:
+        query = query.where(
+            Device.risk_level.in_(rules.compliant_risks()),
+            Device.last_seen_at >= rules.unresponsive_before,
+        )
+    elif f.compliant is False:
+        query = query.where(
+            or_(
+                Device.risk_level.not_in(rules.compliant_risks()),
+                Device.last_seen_at < rules.unresponsive_before,
+            )
+        )
+    if f.seen_after is not None:
+        query = query.where(Device.last_seen_at >= f.seen_after)
+    if f.seen_before is not None:
+        query = query.where(Device.last_seen_at < f.seen_before)
+    if f.search:
+        pattern = f"%{_like_escape(f.search.lower())}%"
+        query = query.where(
+            or_(
+                func.lower(Device.name).like(pattern, escape="\\"),
+                func.lower(Device.model).like(pattern, escape="\\"),
+                func.lower(Device.id).like(pattern, escape="\\"),
+                func.lower(Device.os_version).like(pattern, escape="\\"),
+                func.lower(Device.tags).like(pattern, escape="\\"),
+            )
+        )
+    return query
+
+
+SORTS = {
+    "last_seen": Device.last_seen_at.desc(),
+    "name": Device.name.asc(),
+    "enrolled": Device.enrolled_at.desc(),
+}
+
+
+def list_devices(
+    db: Session, *, filters: DeviceFilters, rules: DeviceStateRules, limit: int, offset: int,
+    sort: str = "last_seen",
+) -> tuple[list[Device], int]:
+    total = db.scalar(_filtered(select(func.count(Device.id)), filters, rules)) or 0
+    rows = db.scalars(
+        _filtered(select(Device), filters, rules)
+        .order_by(SORTS.get(sort, SORTS["last_seen"]), Device.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), total
+
+
+def get_device(db: Session, device_id: str) -> Device:
+    device = db.get(Device, device_id)
+    if device is None:
+        raise NotFound(f"device {device_id} does not exist")
+    return device
+
+
+def device_apps(db: Session, device_id: str) -> list[DeviceApp]:
+    return list(
+        db.scalars(
+            select(DeviceApp).where(DeviceApp.device_id == device_id).order_by(DeviceApp.identifier)
+        )
+    )
+
+
+def device_alerts(db: Session, device_id: str, *, limit: int = 100) -> list[Alert]:
+    return list(
+        db.scalars(
+            select(Alert)
+            .where(Alert.device_id == device_id)
+            .order_by(Alert.last_seen.desc(), Alert.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def device_timeline(db: Session, device_id: str, *, limit: int = 200) -> list[DeviceEvent]:
+    return list(
+        db.scalars(
+            select(DeviceEvent)
+            .where(DeviceEvent.device_id == device_id)
+            .order_by(DeviceEvent.occurred_at.desc(), DeviceEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSummary:
+    total: int
+    by_platform: dict[str, int]
+    by_risk: dict[str, int]
+    by_scenario: dict[str, int]
+    unresponsive: int
+    active_alerts_by_severity: dict[str, int]
+
+
+def fleet_summary(db: Session, *, rules: DeviceStateRules) -> FleetSummary:
+    live = Device.retired_at.is_(None)
+
+    def grouped(column: Any) -> dict[str, int]:
+        rows = db.execute(select(column, func.count()).where(live).group_by(column)).all()
+        return {str(k): int(v) for k, v in rows}
+
+    alert_rows = db.execute(
+        select(Alert.severity, func.count())
+        .join(Device, Device.id == Alert.device_id)
+        .where(live, Alert.status.in_(ACTIVE))
+        .group_by(Alert.severity)
+    ).all()
+    return FleetSummary(
+        total=db.scalar(select(func.count(Device.id)).where(live)) or 0,
+        by_platform=grouped(Device.platform),
+        by_risk=grouped(Device.risk_level),
+        by_scenario=grouped(Device.scenario),
+        unresponsive=db.scalar(
+            select(func.count(Device.id)).where(live, Device.last_seen_at < rules.unresponsive_before)
+        )
+        or 0,
+        active_alerts_by_severity={str(k): int(v) for k, v in alert_rows},
+    )

@@ -1,0 +1,98 @@
+"""Device inventory API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from openmtd.domain.enums import EnrollmentScenario, Platform, RiskLevel
+from openmtd.server import presenters
+from openmtd.server.deps import Ctx, Db, Now, ReadOnly
+from openmtd.server.devices import service
+from openmtd.server.devices.service import DeviceFilters, DeviceStateRules
+from openmtd.server.schemas import DeviceDetail, DeviceSummary, FleetSummaryOut, Page
+from openmtd.server.schemas_common import DeviceIdStr
+
+router = APIRouter(prefix="/api/devices", tags=["devices"])
+
+_AUTH = {401: {"description": "not signed in"}, 403: {"description": "role too low"}}
+
+
+def state_rules(ctx: Ctx, now: datetime) -> DeviceStateRules:
+    return DeviceStateRules(
+        now=now,
+        unresponsive_days=ctx.settings.unresponsive_days,
+        max_risk=ctx.settings.compliance_max_risk,
+    )
+
+
+@router.get("", response_model=Page[DeviceSummary], responses=_AUTH)
+def list_devices(
+    _p: ReadOnly,
+    db: Db,
+    ctx: Ctx,
+    now: Now,
+    platform: Platform | None = None,
+    scenario: EnrollmentScenario | None = None,
+    risk: RiskLevel | None = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    group: Annotated[str | None, Query(max_length=128)] = None,
+    compliant: bool | None = None,
+    unresponsive: bool | None = None,
+    seen_after: datetime | None = None,
+    seen_before: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=128, description="search text")] = None,
+    sort: Annotated[str, Query(pattern="^(last_seen|name|enrolled)$")] = "last_seen",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Page[DeviceSummary]:
+    """The device inventory with filters, search and pagination."""
+    rules = state_rules(ctx, now)
+    filters = DeviceFilters(
+        platform=platform, scenario=scenario, risk=risk, tag=tag, group=group,
+        compliant=compliant, unresponsive=unresponsive, seen_after=seen_after,
+        seen_before=seen_before, search=q,
+    )
+    rows, total = service.list_devices(
+        db, filters=filters, rules=rules, limit=limit, offset=offset, sort=sort
+    )
+    return Page(
+        items=[presenters.device_summary(d, rules) for d in rows],
+        total=total, limit=limit, offset=offset,
+    )
+
+
+@router.get("/summary", response_model=FleetSummaryOut, responses=_AUTH)
+def fleet_summary(_p: ReadOnly, db: Db, ctx: Ctx, now: Now) -> FleetSummaryOut:
+    """Counts by platform, risk, scenario and active alert severity."""
+    s = service.fleet_summary(db, rules=state_rules(ctx, now))
+    return FleetSummaryOut(
+        total=s.total, by_platform=s.by_platform, by_risk=s.by_risk,
+        by_scenario=s.by_scenario, unresponsive=s.unresponsive,
+        active_alerts_by_severity=s.active_alerts_by_severity,
+    )
+
+
+@router.get(
+    "/{device_id}", response_model=DeviceDetail,
+    responses={**_AUTH, 404: {"description": "no such device"}},
+)
+def get_device(device_id: DeviceIdStr, _p: ReadOnly, db: Db, ctx: Ctx, now: Now) -> DeviceDetail:
+    """One device: facts, apps, alerts, compliance reasons and timeline."""
+    device = service.get_device(db, device_id)
+    rules = state_rules(ctx, now)
+    summary = presenters.device_summary(device, rules)
+    return DeviceDetail(
+        **summary.model_dump(),
+        hardware_id=device.hardware_id,
+        build=device.build,
+        risk_reason=device.risk_reason,
+        compliance_reasons=presenters.compliance_reasons(device, rules),
+        enrollment_warnings=list(device.enrollment_warnings),
+        privacy={k: bool(v) for k, v in device.privacy.items()},
+        apps=[presenters.app_out(a) for a in service.device_apps(db, device.id)],
+        alerts=[presenters.alert_out(a) for a in service.device_alerts(db, device.id)],
+        timeline=[presenters.event_out(e) for e in service.device_timeline(db, device.id)],
+    )

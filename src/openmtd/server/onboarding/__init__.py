@@ -1,0 +1,1 @@
+"""Onboarding tokens and the managed-configuration files an MDM deploys."""

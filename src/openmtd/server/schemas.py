@@ -1,0 +1,205 @@
+"""Response and request bodies of the admin API (devices, alerts, tokens, users, audit)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from openmtd.domain.enums import (
+    AlertClassification,
+    AlertStatus,
+    EnrollmentScenario,
+    Platform,
+    RiskLevel,
+    Role,
+    Severity,
+)
+from openmtd.server.schemas_common import ShortText, Tags
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class DeviceSummary(BaseModel):
+    id: str
+    name: str
+    platform: Platform
+    scenario: EnrollmentScenario
+    protection_scope: str
+    device_group: str
+    tags: list[str]
+    model: str
+    manufacturer: str
+    os_version: str
+    security_patch_level: date | None
+    risk_level: RiskLevel
+    compliant: bool
+    unresponsive: bool
+    last_seen_at: datetime
+    enrolled_at: datetime
+    app_count: int
+
+
+class AppOut(BaseModel):
+    identifier: str
+    version: str
+    name: str
+    install_source: str
+    sha256: str | None
+    signer_sha256: str | None
+
+
+class AlertOut(BaseModel):
+    id: int
+    device_id: str
+    category: str
+    title: str
+    severity: Severity
+    status: AlertStatus
+    classification: AlertClassification
+    assigned_to: str | None
+    evidence: dict[str, Any]
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+    dedup_key: str
+    resolved_at: datetime | None
+
+
+class EventOut(BaseModel):
+    occurred_at: datetime
+    kind: str
+    summary: str
+    details: dict[str, Any]
+
+
+class DeviceDetail(DeviceSummary):
+    hardware_id: str
+    build: str
+    risk_reason: str
+    compliance_reasons: list[str]
+    enrollment_warnings: list[str]
+    privacy: dict[str, bool]
+    apps: list[AppOut]
+    alerts: list[AlertOut]
+    timeline: list[EventOut]
+
+
+class AlertUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: AlertStatus | None = None
+    classification: AlertClassification | None = None
+    assigned_to: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    unassign: bool = False
+
+
+class OnboardingTokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+    platform: Platform | None = None
+    scenarios: Annotated[list[EnrollmentScenario], Field(max_length=32)] = Field(
+        default_factory=list, description="Empty: every supported scenario of the platform."
+    )
+    device_group: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._ -]{1,128}$")] = "default"
+    tags: Tags = Field(default_factory=list)
+    expires_in_hours: int = Field(default=24 * 7, ge=1, le=24 * 365)
+    max_uses: int | None = Field(default=None, ge=1, le=10_000_000)
+
+
+class OnboardingTokenOut(BaseModel):
+    id: int
+    name: str
+    platform: Platform | None
+    scenarios: list[EnrollmentScenario]
+    device_group: str
+    tags: list[str]
+    created_at: datetime
+    created_by: str
+    expires_at: datetime
+    max_uses: int | None
+    uses: int
+    revoked_at: datetime | None
+    state: str
+
+
+class OnboardingTokenCreated(OnboardingTokenOut):
+    token: str = Field(description="Shown once; only its SHA-256 digest is stored.")
+
+
+class ManagedConfigRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    onboarding_token: Annotated[str, StringConstraints(min_length=8, max_length=128)]
+    scenario: EnrollmentScenario
+    device_tag: Annotated[str, StringConstraints(max_length=64)] = ""
+    exclude_url_in_report: bool = False
+    exclude_app_in_report: bool = False
+    vulnerability_privacy_mode: bool = False
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{2,64}$")]
+    password: Annotated[str, StringConstraints(min_length=12, max_length=256)]
+    role: Role
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: Role
+    created_at: datetime
+    disabled: bool
+
+
+class ApiTokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: ShortText = Field(min_length=1)
+    role: Role | None = Field(default=None, description="Defaults to the caller's role.")
+    expires_in_days: int | None = Field(default=90, ge=1, le=3650)
+
+
+class ApiTokenCreated(BaseModel):
+    id: int
+    name: str
+    role: Role
+    expires_at: datetime | None
+    token: str = Field(description="Shown once; only its SHA-256 digest is stored.")
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
+
+
+class FleetSummaryOut(BaseModel):
+    total: int
+    by_platform: dict[str, int]
+    by_risk: dict[str, int]
+    by_scenario: dict[str, int]
+    unresponsive: int
+    active_alerts_by_severity: dict[str, int]
+
+
+class ScenarioOut(BaseModel):
+    scenario: EnrollmentScenario
+    platform: Platform
+    title: str
+    supported: bool
+    company_portal: str
+    protection_scope: str | None
+    onboarding: str
+    notes: str
+    refusal: str
+    deprecated_after: date | None

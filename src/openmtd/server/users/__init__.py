@@ -1,0 +1,1 @@
+"""Console users, sessions and API tokens."""
