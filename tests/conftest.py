@@ -90,9 +90,11 @@ def database_url(
     """A migrated, empty database on each backend."""
     if request.param == "postgresql":
         if _postgres_url is None:
-            missing("PostgreSQL at " + POSTGRES_URL,
-                    "start it with: pg_ctlcluster --skip-systemctl-redirect "
-                    "$(ls /etc/postgresql) main start")
+            missing(
+                "PostgreSQL at " + POSTGRES_URL,
+                "start it with: pg_ctlcluster --skip-systemctl-redirect "
+                "$(ls /etc/postgresql) main start",
+            )
         url = _postgres_url
     else:
         url = _sqlite_url
@@ -152,11 +154,18 @@ class Api:
 
             ctx = self.app.state.ctx
             with ctx.sessions.begin() as db:
-                user = create_user(db, username=f"{role}-user", password="correct horse battery",
-                                   role=Role(role), actor="test", now=self.clock())
+                user = create_user(
+                    db,
+                    username=f"{role}-user",
+                    password="correct horse battery",
+                    role=Role(role),
+                    actor="test",
+                    now=self.clock(),
+                )
                 db.flush()
-                _row, token = create_api_token(db, user, name="test", role=Role(role),
-                                               now=self.clock(), days=None)
+                _row, token = create_api_token(
+                    db, user, name="test", role=Role(role), now=self.clock(), days=None
+                )
             self._headers[role] = {"Authorization": f"Bearer {token}"}
         return self._headers[role]
 
@@ -167,8 +176,13 @@ class Api:
         return str(r.json()["token"])
 
     def enroll(
-        self, scenario: str = "android-work-profile", *, token: str | None = None,
-        hardware_id: str | None = None, expect: int = 201, **extra: Any,
+        self,
+        scenario: str = "android-work-profile",
+        *,
+        token: str | None = None,
+        hardware_id: str | None = None,
+        expect: int = 201,
+        **extra: Any,
     ) -> dict[str, Any]:
         platform = scenario.split("-")[0]
         body = {
@@ -176,8 +190,10 @@ class Api:
             "platform": platform,
             "scenario": scenario,
             "hardware_id": hardware_id or uuid.uuid4().hex,
-            "device": {"model": "Pixel 8" if platform == "android" else "iPhone 15",
-                       "os_version": "14" if platform == "android" else "18.3.2"},
+            "device": {
+                "model": "Pixel 8" if platform == "android" else "iPhone 15",
+                "os_version": "14" if platform == "android" else "18.3.2",
+            },
             **extra,
         }
         r = self.client.post("/api/agent/v1/enroll", json=body)
@@ -187,21 +203,28 @@ class Api:
     def checkin(
         self, device: dict[str, Any], *, expect: int = 200, **overrides: Any
     ) -> dict[str, Any]:
-        scenario = overrides.pop("scenario", None) or device.get("_scenario", "android-work-profile")
+        scenario = overrides.pop("scenario", None) or device.get(
+            "_scenario", "android-work-profile"
+        )
         platform = scenario.split("-")[0]
         body = {
             "report_id": overrides.pop("report_id", uuid.uuid4().hex),
             "collected_at": self.clock().isoformat(),
-            "facts": overrides.pop("facts", {
-                "platform": platform, "scenario": scenario,
-                "os_version": "14" if platform == "android" else "18.3.2",
-                "security_patch_level": "2026-10-01" if platform == "android" else None,
-                "model": "Pixel 8",
-            }),
+            "facts": overrides.pop(
+                "facts",
+                {
+                    "platform": platform,
+                    "scenario": scenario,
+                    "os_version": "14" if platform == "android" else "18.3.2",
+                    "security_patch_level": "2026-10-01" if platform == "android" else None,
+                    "model": "Pixel 8",
+                },
+            ),
             **overrides,
         }
         r = self.client.post(
-            f"/api/agent/v1/devices/{device['device_id']}/checkins", json=body,
+            f"/api/agent/v1/devices/{device['device_id']}/checkins",
+            json=body,
             headers={"Authorization": f"Bearer {device['device_credential']}"},
         )
         assert r.status_code == expect, r.text

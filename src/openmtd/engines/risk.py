@@ -33,9 +33,7 @@ class RiskAssessment:
 
 def assess_risk(alerts: Iterable[AlertFact]) -> RiskAssessment:
     """Secured unless an active Low/Medium/High alert exists; the worst one sets the level."""
-    counted = [
-        a for a in alerts if a.status.is_active and a.severity is not Severity.INFORMATIONAL
-    ]
+    counted = [a for a in alerts if a.status.is_active and a.severity is not Severity.INFORMATIONAL]
     if not counted:
         return RiskAssessment(RiskLevel.SECURED, "no active alert above Informational")
     worst = max(a.severity.rank for a in counted)

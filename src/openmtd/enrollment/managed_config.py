@@ -15,21 +15,13 @@ from typing import Any
 from xml.parsers.expat import ExpatError
 
 from openmtd.domain.enums import EnrollmentScenario, Platform
+from openmtd.engines.privacy import PrivacySettings
 
 AGENT_PACKAGE = "org.openmtd.agent"
 
 
 class InvalidManagedConfig(ValueError):
     """The managed-configuration file cannot be used; the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class PrivacySettings:
-    """Privacy keys of the reference product (0 = send, 1 = keep on the device)."""
-
-    exclude_url_in_report: bool = False
-    exclude_app_in_report: bool = False
-    vulnerability_privacy_mode: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +102,7 @@ def parse(data: bytes) -> ManagedConfig:
 def _values_from_android(data: bytes) -> dict[str, object]:
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: deep nesting
         raise InvalidManagedConfig(f"managed-configuration JSON is malformed: {e}") from e
     if not isinstance(doc, dict) or not isinstance(doc.get("managedProperty"), list):
         raise InvalidManagedConfig("managed-configuration JSON has no managedProperty list")
@@ -132,6 +124,11 @@ def _values_from_plist(data: bytes) -> dict[str, object]:
         doc = plistlib.loads(data)
     except (plistlib.InvalidFileException, ExpatError, ValueError, TypeError) as e:
         raise InvalidManagedConfig(f"app-configuration plist is malformed: {e}") from e
+    except Exception as e:  # noqa: BLE001 - plistlib leaks assorted errors on malformed input
+        # (AttributeError on a bad <date>, RecursionError on deeply nested binary plists ...)
+        raise InvalidManagedConfig(
+            f"app-configuration plist is malformed: {type(e).__name__}: {e}"
+        ) from e
     if not isinstance(doc, dict):
         raise InvalidManagedConfig("app-configuration plist must be a dict of keys")
     return dict(doc)

@@ -13,6 +13,7 @@ from openmtd.config import Settings
 from openmtd.server.agent_api.views import router as agent_router
 from openmtd.server.alerts.views import router as alerts_router
 from openmtd.server.audit.views import router as audit_router
+from openmtd.server.console.views import router as console_router
 from openmtd.server.context import AppContext, utc_now
 from openmtd.server.devices.views import router as devices_router
 from openmtd.server.errors import install_error_handlers
@@ -24,8 +25,9 @@ from openmtd.store.db import make_engine, make_session_factory, migrate
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
     engine = make_engine(settings.resolved_database_url())
-    ctx = AppContext(settings=settings, engine=engine, sessions=make_session_factory(engine),
-                     clock=clock)
+    ctx = AppContext(
+        settings=settings, engine=engine, sessions=make_session_factory(engine), clock=clock
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,8 +48,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.ctx = ctx
     install_error_handlers(app)
     for router in (
-        agent_router, devices_router, alerts_router, onboarding_router, users_router,
+        agent_router,
+        devices_router,
+        alerts_router,
+        onboarding_router,
+        users_router,
         audit_router,
+        console_router,
     ):
         app.include_router(router)
 

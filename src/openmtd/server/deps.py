@@ -20,7 +20,6 @@ from openmtd.server.security import (
     principal_from_session,
 )
 
-
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -45,7 +44,9 @@ def get_db(ctx: Ctx) -> Iterator[Session]:
         session.close()
 
 
-Db = Annotated[Session, Depends(get_db)]
+# scope="function": commit (or roll back) before the response is sent, so that a failed commit
+# becomes an error response instead of a success the client already received.
+Db = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def get_now(ctx: Ctx) -> datetime:
@@ -86,7 +87,9 @@ def optional_principal(request: Request, db: Db, now: Now) -> Principal | None:
     return principal
 
 
-def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
     if principal is None:
         raise Unauthorized(
             "sign in to the console or send 'Authorization: Bearer <API token>'",

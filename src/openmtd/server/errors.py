@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openmtd.domain.errors import OpenMTDError
@@ -61,7 +62,33 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         return envelope(exc.status_code, code, str(exc.detail))
 
+    @app.exception_handler(DataError)
+    async def _data(_req: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the schemas let through (PostgreSQL: a NUL character,
+        # a string longer than its column ...). The transaction was rolled back.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else "invalid"
+        return envelope(422, "invalid_input", f"a value in the request cannot be stored: {reason}")
+
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
         return envelope(500, "internal_error", "internal error; the server log has the details")
+
+
+_DESCRIPTIONS = {
+    304: "unchanged since the ETag in If-None-Match",
+    401: "not signed in, or a missing, unknown, expired or revoked credential",
+    403: "the caller's role or device may not do this",
+    404: "no such object",
+    409: "conflicts with the current state",
+    413: "request body larger than the configured limit",
+    422: "malformed or refused input",
+}
+
+
+def responses(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error codes a route can answer (all in the error envelope)."""
+    out: dict[int | str, dict[str, Any]] = {c: {"description": _DESCRIPTIONS[c]} for c in codes}
+    for key, text in described.items():
+        out[int(key.lstrip("_"))] = {"description": text}
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -40,7 +41,7 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 if received > limit:
                     too_large = True
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(limit)
             return message
 
         started = False
@@ -58,8 +59,15 @@ class BodyLimit:
                 await _too_large(send, limit)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised from receive() while the app reads a body (chunked, or longer than declared).
+
+    An HTTPException, so that FastAPI re-raises it from its body parsing (it turns any other
+    exception into a 400) and the app's handler answers with the 413 envelope.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds {limit} bytes")
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -99,8 +99,12 @@ def alert_out(a: Alert) -> AlertOut:
 
 def app_out(a: DeviceApp) -> AppOut:
     return AppOut(
-        identifier=a.identifier, version=a.version, name=a.name,
-        install_source=a.install_source, sha256=a.sha256, signer_sha256=a.signer_sha256,
+        identifier=a.identifier,
+        version=a.version,
+        name=a.name,
+        install_source=a.install_source,
+        sha256=a.sha256,
+        signer_sha256=a.signer_sha256,
     )
 
 
@@ -127,10 +131,16 @@ def token_out(t: OnboardingToken, now: datetime) -> OnboardingTokenOut:
 
 
 def user_out(u: User) -> UserOut:
-    return UserOut(id=u.id, username=u.username, role=Role(u.role), created_at=u.created_at,
-                   disabled=u.disabled_at is not None)
+    return UserOut(
+        id=u.id,
+        username=u.username,
+        role=Role(u.role),
+        created_at=u.created_at,
+        disabled=u.disabled_at is not None,
+    )
 
 
 def audit_out(e: AuditEntry) -> AuditOut:
-    return AuditOut(id=e.id, at=e.at, actor=e.actor, action=e.action, target=e.target,
-                    details=e.details)
+    return AuditOut(
+        id=e.id, at=e.at, actor=e.actor, action=e.action, target=e.target, details=e.details
+    )

@@ -16,7 +16,7 @@ from openmtd.domain.enums import (
     Role,
     Severity,
 )
-from openmtd.server.schemas_common import ShortText, Tags
+from openmtd.server.schemas_common import OptionalTag, ShortText, Tags
 
 T = TypeVar("T")
 
@@ -88,6 +88,9 @@ class DeviceDetail(DeviceSummary):
     compliance_reasons: list[str]
     enrollment_warnings: list[str]
     privacy: dict[str, bool]
+    signals: dict[str, Any] = Field(
+        description="The latest integrity signals and network observations the device sent."
+    )
     apps: list[AppOut]
     alerts: list[AlertOut]
     timeline: list[EventOut]
@@ -136,9 +139,10 @@ class OnboardingTokenCreated(OnboardingTokenOut):
 
 class ManagedConfigRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    onboarding_token: Annotated[str, StringConstraints(min_length=8, max_length=128)]
+    # The alphabet of the tokens this server issues; it also keeps the plist renderable.
+    onboarding_token: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
     scenario: EnrollmentScenario
-    device_tag: Annotated[str, StringConstraints(max_length=64)] = ""
+    device_tag: OptionalTag = ""
     exclude_url_in_report: bool = False
     exclude_app_in_report: bool = False
     vulnerability_privacy_mode: bool = False

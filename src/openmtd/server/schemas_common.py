@@ -8,6 +8,7 @@ from pydantic import Field, StringConstraints
 
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@/-]{1,64}$")]
 Tags = Annotated[list[Tag], Field(max_length=16)]
+OptionalTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@/-]{0,64}$")]
 ShortText = Annotated[str, StringConstraints(max_length=128)]
 Text = Annotated[str, StringConstraints(max_length=4096)]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]

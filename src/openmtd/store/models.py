@@ -120,6 +120,8 @@ class Device(Base):
     # Space-delimited with a space at each end (" sales emea "), so that a tag filter is a
     # portable LIKE '% tag %' on both backends; tags cannot contain spaces.
     tags: Mapped[str] = mapped_column(String(1100))
+    # The tags the onboarding token gave; every check-in's tags are merged onto these.
+    assigned_tags: Mapped[str] = mapped_column(String(1100))
     model: Mapped[str] = mapped_column(String(128))
     manufacturer: Mapped[str] = mapped_column(String(128))
     os_version: Mapped[str] = mapped_column(String(64))
@@ -136,6 +138,9 @@ class Device(Base):
     )
     enrollment_warnings: Mapped[list[Any]]
     privacy: Mapped[dict[str, Any]]
+    # The latest raw integrity signals and network observations, as the device sent them; the
+    # integrity and network engines judge them.
+    signals: Mapped[dict[str, Any]]
     retired_at: Mapped[datetime | None]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from openmtd.domain.enums import EnrollmentScenario, InstallSource, Platform, RiskLevel, Severity
-from openmtd.server.schemas_common import Hex64, ReportId, ShortText, Tags, Text
+from openmtd.server.schemas_common import Hex64, OptionalTag, ReportId, ShortText, Tags, Text
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Version = Annotated[str, StringConstraints(max_length=64)]
@@ -44,7 +44,7 @@ class EnrollRequest(Strict):
         "links a personal-profile agent to the work-profile agent on the same phone."
     )
     device: DeviceDescription
-    device_tag: Annotated[str, StringConstraints(max_length=64)] = ""
+    device_tag: OptionalTag = ""
     privacy: PrivacyChoices = Field(default_factory=PrivacyChoices)
 
 
@@ -75,9 +75,9 @@ class Signal(Strict):
 
 class NetworkReport(Strict):
     kind: Annotated[str, StringConstraints(pattern=r"^(wifi|tls)$")]
-    attributes: Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Text], Field(
-        max_length=32
-    )] = Field(default_factory=dict)
+    attributes: Annotated[
+        dict[Annotated[str, StringConstraints(max_length=64)], Text], Field(max_length=32)
+    ] = Field(default_factory=dict)
 
 
 class DetectionReport(Strict):
@@ -85,9 +85,9 @@ class DetectionReport(Strict):
     title: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     severity: Severity
     key: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    evidence: Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Text], Field(
-        max_length=32
-    )] = Field(default_factory=dict)
+    evidence: Annotated[
+        dict[Annotated[str, StringConstraints(max_length=64)], Text], Field(max_length=32)
+    ] = Field(default_factory=dict)
     timeline_only: bool = False
     resolved: bool = False
     observed_at: datetime | None = None
@@ -114,9 +114,7 @@ class CheckInRequest(Strict):
         default=None,
         description="The full app inventory; null when unchanged or withheld by privacy.",
     )
-    integrity_signals: Annotated[list[Signal], Field(max_length=256)] = Field(
-        default_factory=list
-    )
+    integrity_signals: Annotated[list[Signal], Field(max_length=256)] = Field(default_factory=list)
     network_observations: Annotated[list[NetworkReport], Field(max_length=256)] = Field(
         default_factory=list
     )

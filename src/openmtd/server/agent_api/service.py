@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import orjson
@@ -17,10 +17,10 @@ from openmtd.domain.enums import (
     AlertStatus,
     EnrollmentScenario,
     Platform,
-    ProtectionScope,
     RiskLevel,
 )
 from openmtd.domain.errors import Conflict, Forbidden, InvalidInput, Unauthorized
+from openmtd.engines.privacy import default_privacy
 from openmtd.enrollment.scenarios import check_enrollment
 from openmtd.enrollment.tokens import (
     DEVICE_PREFIX,
@@ -45,26 +45,22 @@ from openmtd.store.models import Alert, CheckIn, Device, DeviceApp, OnboardingTo
 POLICY_GENERATION = "policy"
 
 
-def privacy_defaults(scope: ProtectionScope) -> dict[str, bool]:
-    """Reference defaults: off on work profiles and corporate devices, on for personal profiles."""
-    personal = scope is ProtectionScope.PERSONAL_PROFILE
-    return {
-        "exclude_url_in_report": personal,
-        "exclude_app_in_report": personal,
-        "vulnerability_privacy_mode": False,
-    }
-
-
 def _merge_privacy(defaults: dict[str, bool], chosen: PrivacyChoices) -> dict[str, bool]:
-    merged = dict(defaults)
-    for key, value in chosen.model_dump().items():
-        if value is not None:
-            merged[key] = value
-    return merged
+    chosen_values = {k: v for k, v in chosen.model_dump().items() if v is not None}
+    return {**defaults, **chosen_values}
+
+
+MAX_DEVICE_TAGS = 16  # what Device.tags holds: 16 tags of up to 64 characters, space-delimited
 
 
 def format_tags(tags: list[str]) -> str:
     unique = sorted(dict.fromkeys(t for t in tags if t))
+    if len(unique) > MAX_DEVICE_TAGS:
+        raise InvalidInput(
+            f"a device carries at most {MAX_DEVICE_TAGS} tags (its onboarding token's and its "
+            f"own together); this one would carry {len(unique)}",
+            code="too_many_tags",
+        )
     return f" {' '.join(unique)} " if unique else " "
 
 
@@ -120,7 +116,9 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
         update(OnboardingToken)
         .where(
             OnboardingToken.id == token.id,
-            or_(OnboardingToken.max_uses.is_(None), OnboardingToken.uses < OnboardingToken.max_uses),
+            or_(
+                OnboardingToken.max_uses.is_(None), OnboardingToken.uses < OnboardingToken.max_uses
+            ),
         )
         .values(uses=OnboardingToken.uses + 1)
     )
@@ -137,8 +135,13 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
     ).all()
     for old in previous:
         old.retired_at = now
-        add_event(db, device_id=old.id, kind="enrollment", now=now,
-                  summary="retired: the same device enrolled again in this scenario")
+        add_event(
+            db,
+            device_id=old.id,
+            kind="enrollment",
+            now=now,
+            summary="retired: the same device enrolled again in this scenario",
+        )
         db.execute(
             update(Alert)
             .where(Alert.device_id == old.id, Alert.status.in_(ACTIVE))
@@ -155,9 +158,10 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
         scenario=req.scenario.value,
         protection_scope=decision.scope.value,
         hardware_id=req.hardware_id,
-        name=d.name or f"{d.model} ({req.platform.value})",
+        name=(d.name or f"{d.model} ({req.platform.value})")[:128],
         device_group=token.device_group,
         tags=format_tags(tags),
+        assigned_tags=format_tags(list(token.tags)),
         model=d.model,
         manufacturer=d.manufacturer,
         os_version=d.os_version,
@@ -171,14 +175,21 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
         app_count=0,
         onboarding_token_id=token.id,
         enrollment_warnings=list(decision.warnings),
-        privacy=_merge_privacy(privacy_defaults(decision.scope), req.privacy),
+        privacy=_merge_privacy(asdict(default_privacy(decision.scope)), req.privacy),
+        signals={"integrity": [], "network": []},
         retired_at=None,
     )
     db.add(device)
     db.flush()
-    add_event(db, device_id=device.id, kind="enrollment", now=now,
-              summary=f"enrolled as {decision.spec.title} with token {token.name!r}; "
-              f"protects: {decision.scope.value}", warnings=list(decision.warnings))
+    add_event(
+        db,
+        device_id=device.id,
+        kind="enrollment",
+        now=now,
+        summary=f"enrolled as {decision.spec.title} with token {token.name!r}; "
+        f"protects: {decision.scope.value}",
+        warnings=list(decision.warnings),
+    )
     return Enrolled(device, credential, decision.warnings)
 
 
@@ -192,17 +203,14 @@ def authenticate_device(db: Session, credential: str | None) -> Device:
     if device is None:
         raise Unauthorized("unknown device credential", code="bad_device_credential")
     if device.retired_at is not None:
-        raise Unauthorized(
-            f"device {device.id} was retired; enroll again", code="device_retired"
-        )
+        raise Unauthorized(f"device {device.id} was retired; enroll again", code="device_retired")
     return device
 
 
 def require_own(device: Device, device_id: str) -> None:
     if device.id != device_id:
         raise Forbidden(
-            f"this credential belongs to device {device.id}; it cannot act for device "
-            f"{device_id}",
+            f"this credential belongs to device {device.id}; it cannot act for device {device_id}",
             code="not_your_device",
         )
 
@@ -232,7 +240,9 @@ def check_in(
         with db.begin_nested():
             db.execute(
                 insert(CheckIn).values(
-                    device_id=device.id, report_id=req.report_id, body_digest=body_digest,
+                    device_id=device.id,
+                    report_id=req.report_id,
+                    body_digest=body_digest,
                     received_at=now,
                 )
             )
@@ -256,17 +266,24 @@ def check_in(
     device.model = f.model
     device.manufacturer = f.manufacturer
     device.build = f.build
-    token_tags = _token_tags(db, device)
-    device.tags = format_tags([*token_tags, *f.tags])
+    device.tags = format_tags([*parse_tags(device.assigned_tags), *f.tags])
 
+    device.signals = {
+        "integrity": [sig.model_dump() for sig in req.integrity_signals],
+        "network": [obs.model_dump() for obs in req.network_observations],
+    }
     withhold_apps = bool(device.privacy.get("vulnerability_privacy_mode"))
     if req.apps is not None and not withhold_apps:
         _sync_inventory(db, device=device, apps=req.apps, now=now)
 
     detections = [
         Detection(
-            category=d.category, title=d.title, severity=d.severity, key=d.key,
-            evidence=tuple(sorted(d.evidence.items())), timeline_only=d.timeline_only,
+            category=d.category,
+            title=d.title,
+            severity=d.severity,
+            key=d.key,
+            evidence=tuple(sorted(d.evidence.items())),
+            timeline_only=d.timeline_only,
             resolved=d.resolved,
         )
         for d in req.detections
@@ -275,18 +292,12 @@ def check_in(
     return CheckInResult(duplicate=False, alerts_raised=outcome.raised)
 
 
-def _token_tags(db: Session, device: Device) -> list[str]:
-    if device.onboarding_token_id is None:
-        return []
-    tags = db.scalar(
-        select(OnboardingToken.tags).where(OnboardingToken.id == device.onboarding_token_id)
-    )
-    return list(tags or [])
-
-
 def _app_row(app: AppReport) -> tuple[str, str, str, str, str | None, str | None]:
     return (
-        app.identifier, app.version, app.name, app.install_source.value,
+        app.identifier,
+        app.version,
+        app.name,
+        app.install_source.value,
         app.sha256.lower() if app.sha256 else None,
         app.signer_sha256.lower() if app.signer_sha256 else None,
     )
@@ -305,8 +316,12 @@ def _sync_inventory(db: Session, *, device: Device, apps: list[AppReport], now: 
         r[0]: tuple(r)
         for r in db.execute(
             select(
-                DeviceApp.identifier, DeviceApp.version, DeviceApp.name, DeviceApp.install_source,
-                DeviceApp.sha256, DeviceApp.signer_sha256,
+                DeviceApp.identifier,
+                DeviceApp.version,
+                DeviceApp.name,
+                DeviceApp.install_source,
+                DeviceApp.sha256,
+                DeviceApp.signer_sha256,
             ).where(DeviceApp.device_id == device.id)
         )
     }
@@ -316,8 +331,9 @@ def _sync_inventory(db: Session, *, device: Device, apps: list[AppReport], now: 
     gone = removed + changed
     if gone:
         db.execute(
-            delete(DeviceApp).where(DeviceApp.device_id == device.id,
-                                    DeviceApp.identifier.in_(gone))
+            delete(DeviceApp).where(
+                DeviceApp.device_id == device.id, DeviceApp.identifier.in_(gone)
+            )
         )
     fresh = added + changed
     if fresh:
@@ -325,8 +341,13 @@ def _sync_inventory(db: Session, *, device: Device, apps: list[AppReport], now: 
             insert(DeviceApp),
             [
                 {
-                    "device_id": device.id, "identifier": r[0], "version": r[1], "name": r[2],
-                    "install_source": r[3], "sha256": r[4], "signer_sha256": r[5],
+                    "device_id": device.id,
+                    "identifier": r[0],
+                    "version": r[1],
+                    "name": r[2],
+                    "install_source": r[3],
+                    "sha256": r[4],
+                    "signer_sha256": r[5],
                 }
                 for r in (reported[k] for k in fresh)
             ],
@@ -334,11 +355,17 @@ def _sync_inventory(db: Session, *, device: Device, apps: list[AppReport], now: 
     device.inventory_digest = inventory_digest
     device.app_count = len(reported)
     if not first:
-        add_event(db, device_id=device.id, kind="inventory", now=now,
-                  summary=f"app inventory changed: {len(added)} installed, {len(removed)} "
-                  f"removed, {len(changed)} updated",
-                  installed=sorted(added)[:50], removed=sorted(removed)[:50],
-                  updated=sorted(changed)[:50])
+        add_event(
+            db,
+            device_id=device.id,
+            kind="inventory",
+            now=now,
+            summary=f"app inventory changed: {len(added)} installed, {len(removed)} "
+            f"removed, {len(changed)} updated",
+            installed=sorted(added)[:50],
+            removed=sorted(removed)[:50],
+            updated=sorted(changed)[:50],
+        )
 
 
 def policy_generation(db: Session) -> int:
@@ -384,9 +411,15 @@ def own_device(db: Session, device: Device) -> OwnDevice:
         risk_reason=device.risk_reason,
         last_seen_at=device.last_seen_at,
         alerts=[
-            OwnAlert(id=a.id, category=a.category, title=a.title, severity=a.severity,
-                     status=a.status, first_seen=a.first_seen, last_seen=a.last_seen)
+            OwnAlert(
+                id=a.id,
+                category=a.category,
+                title=a.title,
+                severity=a.severity,
+                status=a.status,
+                first_seen=a.first_seen,
+                last_seen=a.last_seen,
+            )
             for a in alerts
         ],
     )
-

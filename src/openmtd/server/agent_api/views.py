@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from openmtd.domain.enums import RiskLevel
-
 from openmtd.server.agent_api import service
 from openmtd.server.agent_api.schemas import (
     CheckInRequest,
@@ -19,6 +18,7 @@ from openmtd.server.agent_api.schemas import (
     SyncResponse,
 )
 from openmtd.server.deps import Ctx, Db, Now, bearer_token
+from openmtd.server.errors import responses
 from openmtd.server.schemas_common import DeviceIdStr
 from openmtd.store.models import Device
 
@@ -31,22 +31,17 @@ def current_device(request: Request, db: Db) -> Device:
 
 ThisDevice = Annotated[Device, Depends(current_device)]
 
-_ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": "missing, unknown or retired device credential"},
-    403: {"description": "the credential belongs to another device"},
-    413: {"description": "report larger than the configured limit"},
-    422: {"description": "malformed report"},
-}
+_ERRORS = responses(401, 403, 413, 422)
 
 
 @router.post(
     "/enroll",
     response_model=EnrollResponse,
     status_code=201,
-    responses={
-        401: {"description": "unknown, expired, revoked or used-up onboarding token"},
-        422: {"description": "unsupported scenario or malformed request"},
-    },
+    responses=responses(
+        _401="unknown, expired, revoked or used-up onboarding token",
+        _422="unsupported scenario or malformed request",
+    ),
 )
 def enroll(req: EnrollRequest, db: Db, ctx: Ctx, now: Now) -> EnrollResponse:
     """Enroll a device with an onboarding token; the device credential is returned only once."""
@@ -64,7 +59,7 @@ def enroll(req: EnrollRequest, db: Db, ctx: Ctx, now: Now) -> EnrollResponse:
 @router.post(
     "/devices/{device_id}/checkins",
     response_model=CheckInResponse,
-    responses={**_ERRORS, 409: {"description": "report id reused with different content"}},
+    responses={**_ERRORS, **responses(_409="report id reused with different content")},
 )
 def check_in(
     device_id: DeviceIdStr, req: CheckInRequest, device: ThisDevice, db: Db, ctx: Ctx, now: Now
@@ -86,7 +81,7 @@ def check_in(
 @router.get(
     "/devices/{device_id}/sync",
     response_model=SyncResponse,
-    responses={**_ERRORS, 304: {"description": "unchanged since the ETag in If-None-Match"}},
+    responses={**_ERRORS, **responses(304)},
 )
 def sync(
     device_id: DeviceIdStr,

@@ -23,8 +23,11 @@ ACTIVE = (AlertStatus.NEW.value, AlertStatus.IN_PROGRESS.value)
 def add_event(
     db: Session, *, device_id: str, kind: str, summary: str, now: datetime, **details: Any
 ) -> None:
-    db.add(DeviceEvent(device_id=device_id, occurred_at=now, kind=kind, summary=summary,
-                       details=details))
+    db.add(
+        DeviceEvent(
+            device_id=device_id, occurred_at=now, kind=kind, summary=summary, details=details
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +47,15 @@ def apply_detections(
         dedup_key = f"{d.category}:{d.key}"
         evidence = dict(d.evidence)
         if d.timeline_only:
-            add_event(db, device_id=device_id, kind=d.category, summary=d.title, now=now,
-                      severity=d.severity.value, evidence=evidence)
+            add_event(
+                db,
+                device_id=device_id,
+                kind=d.category,
+                summary=d.title,
+                now=now,
+                severity=d.severity.value,
+                evidence=evidence,
+            )
             events += 1
             continue
         active = db.scalars(
@@ -70,17 +80,30 @@ def apply_detections(
             updated += 1
             continue
         alert = Alert(
-            device_id=device_id, category=d.category, title=d.title,
-            severity=d.severity.value, status=AlertStatus.NEW.value,
-            classification=AlertClassification.UNKNOWN.value, assigned_to=None,
-            evidence=evidence, dedup_key=dedup_key, first_seen=now, last_seen=now, count=1,
+            device_id=device_id,
+            category=d.category,
+            title=d.title,
+            severity=d.severity.value,
+            status=AlertStatus.NEW.value,
+            classification=AlertClassification.UNKNOWN.value,
+            assigned_to=None,
+            evidence=evidence,
+            dedup_key=dedup_key,
+            first_seen=now,
+            last_seen=now,
+            count=1,
             resolved_at=None,
         )
         db.add(alert)
         db.flush()
-        add_event(db, device_id=device_id, kind="alert", now=now,
-                  summary=f"{d.severity.value} alert #{alert.id} raised: {d.title}",
-                  alert_id=alert.id)
+        add_event(
+            db,
+            device_id=device_id,
+            kind="alert",
+            now=now,
+            summary=f"{d.severity.value} alert #{alert.id} raised: {d.title}",
+            alert_id=alert.id,
+        )
         raised += 1
     if raised or updated or resolved:
         recompute_risk(db, device_id=device_id, now=now)
@@ -90,8 +113,14 @@ def apply_detections(
 def _resolve(db: Session, alert: Alert, *, now: datetime, why: str) -> None:
     alert.status = AlertStatus.RESOLVED.value
     alert.resolved_at = now
-    add_event(db, device_id=alert.device_id, kind="alert",
-              summary=f"alert #{alert.id} resolved: {why}", now=now, alert_id=alert.id)
+    add_event(
+        db,
+        device_id=alert.device_id,
+        kind="alert",
+        summary=f"alert #{alert.id} resolved: {why}",
+        now=now,
+        alert_id=alert.id,
+    )
 
 
 def recompute_risk(db: Session, *, device_id: str, now: datetime) -> RiskLevel:
@@ -108,9 +137,13 @@ def recompute_risk(db: Session, *, device_id: str, now: datetime) -> RiskLevel:
     if device is None:
         raise NotFound(f"device {device_id} does not exist")
     if device.risk_level != assessment.level.value:
-        add_event(db, device_id=device_id, kind="risk", now=now,
-                  summary=f"risk {device.risk_level} -> {assessment.level.value}: "
-                  f"{assessment.reason}")
+        add_event(
+            db,
+            device_id=device_id,
+            kind="risk",
+            now=now,
+            summary=f"risk {device.risk_level} -> {assessment.level.value}: {assessment.reason}",
+        )
     device.risk_level = assessment.level.value
     device.risk_reason = assessment.reason
     return assessment.level
@@ -187,8 +220,14 @@ def update_alert(
         changes["status"] = [alert.status, status.value]
         alert.status = status.value
         alert.resolved_at = now if status is AlertStatus.RESOLVED else None
-        add_event(db, device_id=alert.device_id, kind="alert", now=now, alert_id=alert.id,
-                  summary=f"alert #{alert.id} set to {status.value} by {actor}")
+        add_event(
+            db,
+            device_id=alert.device_id,
+            kind="alert",
+            now=now,
+            alert_id=alert.id,
+            summary=f"alert #{alert.id} set to {status.value} by {actor}",
+        )
     if classification is not None and classification.value != alert.classification:
         changes["classification"] = [alert.classification, classification.value]
         alert.classification = classification.value
@@ -198,8 +237,14 @@ def update_alert(
             changes["assigned_to"] = [alert.assigned_to, new]
             alert.assigned_to = new
     if changes:
-        audit.record(db, actor=actor, action="alert.update", target=f"alert:{alert.id}",
-                     now=now, changes=changes)
+        audit.record(
+            db,
+            actor=actor,
+            action="alert.update",
+            target=f"alert:{alert.id}",
+            now=now,
+            changes=changes,
+        )
         if "status" in changes:
             recompute_risk(db, device_id=alert.device_id, now=now)
     return alert

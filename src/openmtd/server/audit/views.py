@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 from openmtd.server import presenters
 from openmtd.server.audit import service
 from openmtd.server.deps import Admin, Db
+from openmtd.server.errors import responses
 from openmtd.server.schemas import AuditOut, Page
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
-@router.get("", response_model=Page[AuditOut],
-            responses={401: {"description": "not signed in"}, 403: {"description": "role too low"}})
+@router.get("", response_model=Page[AuditOut], responses=responses(401, 403))
 def audit_log(
     _p: Admin,
     db: Db,
@@ -23,5 +23,6 @@ def audit_log(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[AuditOut]:
     rows, total = service.entries(db, limit=limit, offset=offset)
-    return Page(items=[presenters.audit_out(e) for e in rows], total=total, limit=limit,
-                offset=offset)
+    return Page(
+        items=[presenters.audit_out(e) for e in rows], total=total, limit=limit, offset=offset
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,7 +99,7 @@ def _filtered(query: Select[Any], f: DeviceFilters, rules: DeviceStateRules) -> 
     return query
 
 
-SORTS = {
+SORTS: dict[str, Any] = {
     "last_seen": Device.last_seen_at.desc(),
     "name": Device.name.asc(),
     "enrolled": Device.enrolled_at.desc(),
@@ -106,7 +107,12 @@ SORTS = {
 
 
 def list_devices(
-    db: Session, *, filters: DeviceFilters, rules: DeviceStateRules, limit: int, offset: int,
+    db: Session,
+    *,
+    filters: DeviceFilters,
+    rules: DeviceStateRules,
+    limit: int,
+    offset: int,
     sort: str = "last_seen",
 ) -> tuple[list[Device], int]:
     total = db.scalar(_filtered(select(func.count(Device.id)), filters, rules)) or 0
@@ -117,6 +123,14 @@ def list_devices(
         .offset(offset)
     ).all()
     return list(rows), total
+
+
+def devices_by_id(db: Session, device_ids: Iterable[str]) -> dict[str, Device]:
+    """Several devices by id in one query (e.g. to name the devices of a page of alerts)."""
+    ids = sorted(set(device_ids))
+    if not ids:
+        return {}
+    return {d.id: d for d in db.scalars(select(Device).where(Device.id.in_(ids)))}
 
 
 def get_device(db: Session, device_id: str) -> Device:
@@ -185,7 +199,9 @@ def fleet_summary(db: Session, *, rules: DeviceStateRules) -> FleetSummary:
         by_risk=grouped(Device.risk_level),
         by_scenario=grouped(Device.scenario),
         unresponsive=db.scalar(
-            select(func.count(Device.id)).where(live, Device.last_seen_at < rules.unresponsive_before)
+            select(func.count(Device.id)).where(
+                live, Device.last_seen_at < rules.unresponsive_before
+            )
         )
         or 0,
         active_alerts_by_severity={str(k): int(v) for k, v in alert_rows},

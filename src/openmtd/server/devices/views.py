@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from openmtd.domain.enums import EnrollmentScenario, Platform, RiskLevel
+from openmtd.domain.errors import InvalidInput
 from openmtd.server import presenters
 from openmtd.server.deps import Ctx, Db, Now, ReadOnly
 from openmtd.server.devices import service
 from openmtd.server.devices.service import DeviceFilters, DeviceStateRules
+from openmtd.server.errors import responses
 from openmtd.server.schemas import DeviceDetail, DeviceSummary, FleetSummaryOut, Page
 from openmtd.server.schemas_common import DeviceIdStr
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
-_AUTH = {401: {"description": "not signed in"}, 403: {"description": "role too low"}}
+_AUTH = responses(401, 403)
 
 
 def state_rules(ctx: Ctx, now: datetime) -> DeviceStateRules:
@@ -26,6 +28,18 @@ def state_rules(ctx: Ctx, now: datetime) -> DeviceStateRules:
         unresponsive_days=ctx.settings.unresponsive_days,
         max_risk=ctx.settings.compliance_max_risk,
     )
+
+
+def _as_utc(value: datetime | None, name: str) -> datetime | None:
+    """A query datetime in UTC; one without an offset is taken as UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as e:
+        raise InvalidInput(f"{name} is out of range: {value.isoformat()}") from e
 
 
 @router.get("", response_model=Page[DeviceSummary], responses=_AUTH)
@@ -51,16 +65,25 @@ def list_devices(
     """The device inventory with filters, search and pagination."""
     rules = state_rules(ctx, now)
     filters = DeviceFilters(
-        platform=platform, scenario=scenario, risk=risk, tag=tag, group=group,
-        compliant=compliant, unresponsive=unresponsive, seen_after=seen_after,
-        seen_before=seen_before, search=q,
+        platform=platform,
+        scenario=scenario,
+        risk=risk,
+        tag=tag,
+        group=group,
+        compliant=compliant,
+        unresponsive=unresponsive,
+        seen_after=_as_utc(seen_after, "seen_after"),
+        seen_before=_as_utc(seen_before, "seen_before"),
+        search=q,
     )
     rows, total = service.list_devices(
         db, filters=filters, rules=rules, limit=limit, offset=offset, sort=sort
     )
     return Page(
         items=[presenters.device_summary(d, rules) for d in rows],
-        total=total, limit=limit, offset=offset,
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -69,15 +92,19 @@ def fleet_summary(_p: ReadOnly, db: Db, ctx: Ctx, now: Now) -> FleetSummaryOut:
     """Counts by platform, risk, scenario and active alert severity."""
     s = service.fleet_summary(db, rules=state_rules(ctx, now))
     return FleetSummaryOut(
-        total=s.total, by_platform=s.by_platform, by_risk=s.by_risk,
-        by_scenario=s.by_scenario, unresponsive=s.unresponsive,
+        total=s.total,
+        by_platform=s.by_platform,
+        by_risk=s.by_risk,
+        by_scenario=s.by_scenario,
+        unresponsive=s.unresponsive,
         active_alerts_by_severity=s.active_alerts_by_severity,
     )
 
 
 @router.get(
-    "/{device_id}", response_model=DeviceDetail,
-    responses={**_AUTH, 404: {"description": "no such device"}},
+    "/{device_id}",
+    response_model=DeviceDetail,
+    responses=responses(401, 403, 404),
 )
 def get_device(device_id: DeviceIdStr, _p: ReadOnly, db: Db, ctx: Ctx, now: Now) -> DeviceDetail:
     """One device: facts, apps, alerts, compliance reasons and timeline."""
@@ -92,6 +119,7 @@ def get_device(device_id: DeviceIdStr, _p: ReadOnly, db: Db, ctx: Ctx, now: Now)
         compliance_reasons=presenters.compliance_reasons(device, rules),
         enrollment_warnings=list(device.enrollment_warnings),
         privacy={k: bool(v) for k, v in device.privacy.items()},
+        signals=device.signals,
         apps=[presenters.app_out(a) for a in service.device_apps(db, device.id)],
         alerts=[presenters.alert_out(a) for a in service.device_alerts(db, device.id)],
         timeline=[presenters.event_out(e) for e in service.device_timeline(db, device.id)],

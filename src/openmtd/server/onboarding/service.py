@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from openmtd.domain.enums import EnrollmentScenario, Platform
 from openmtd.domain.errors import Conflict, InvalidInput, NotFound
+from openmtd.engines.privacy import PrivacySettings
 from openmtd.enrollment import managed_config
 from openmtd.enrollment.scenarios import SCENARIOS
 from openmtd.enrollment.tokens import ONBOARDING_PREFIX, digest, new_secret
@@ -68,10 +69,20 @@ def create_token(
     )
     db.add(token)
     db.flush()
-    audit.record(db, actor=actor, action="onboarding_token.create", target=f"token:{token.id}",
-                 now=now, name=name, platform=token.platform, scenarios=token.scenarios,
-                 device_group=device_group, tags=token.tags, max_uses=max_uses,
-                 expires_at=token.expires_at.isoformat())
+    audit.record(
+        db,
+        actor=actor,
+        action="onboarding_token.create",
+        target=f"token:{token.id}",
+        now=now,
+        name=name,
+        platform=token.platform,
+        scenarios=token.scenarios,
+        device_group=device_group,
+        tags=token.tags,
+        max_uses=max_uses,
+        expires_at=token.expires_at.isoformat(),
+    )
     return token, secret
 
 
@@ -91,8 +102,14 @@ def revoke_token(db: Session, *, token_id: int, actor: str, now: datetime) -> On
     if token.revoked_at is not None:
         raise Conflict(f"onboarding token {token.name!r} is already revoked")
     token.revoked_at = now
-    audit.record(db, actor=actor, action="onboarding_token.revoke", target=f"token:{token.id}",
-                 now=now, name=token.name)
+    audit.record(
+        db,
+        actor=actor,
+        action="onboarding_token.revoke",
+        target=f"token:{token.id}",
+        now=now,
+        name=token.name,
+    )
     return token
 
 
@@ -102,7 +119,7 @@ def render_managed_config(
     onboarding_token: str,
     scenario: EnrollmentScenario,
     device_tag: str,
-    privacy: managed_config.PrivacySettings,
+    privacy: PrivacySettings,
 ) -> tuple[bytes, str, str]:
     """The file for the MDM: (content, media type, file name)."""
     spec = SCENARIOS[scenario]

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from openmtd.enrollment.managed_config import PrivacySettings
+from openmtd.engines.privacy import PrivacySettings
 from openmtd.enrollment.scenarios import SCENARIOS
 from openmtd.server import presenters
 from openmtd.server.deps import Admin, Ctx, Db, Now, ReadOnly
+from openmtd.server.errors import responses
 from openmtd.server.onboarding import service
 from openmtd.server.schemas import (
     ManagedConfigRequest,
@@ -21,7 +22,7 @@ from openmtd.server.schemas import (
 )
 
 router = APIRouter(prefix="/api/onboarding", tags=["onboarding"])
-_AUTH = {401: {"description": "not signed in"}, 403: {"description": "role too low"}}
+_AUTH = responses(401, 403)
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -30,10 +31,15 @@ def scenarios(_p: ReadOnly) -> list[ScenarioOut]:
     """The enrollment scenario table of both platforms, supported or not."""
     return [
         ScenarioOut(
-            scenario=s.scenario, platform=s.platform, title=s.title, supported=s.supported,
+            scenario=s.scenario,
+            platform=s.platform,
+            title=s.title,
+            supported=s.supported,
             company_portal=s.company_portal,
             protection_scope=s.scope.value if s.scope else None,
-            onboarding=s.onboarding.value, notes=s.notes, refusal=s.refusal,
+            onboarding=s.onboarding.value,
+            notes=s.notes,
+            refusal=s.refusal,
             deprecated_after=s.deprecated_after,
         )
         for s in SCENARIOS.values()
@@ -45,21 +51,29 @@ def list_tokens(_p: Admin, db: Db, now: Now) -> list[OnboardingTokenOut]:
     return [presenters.token_out(t, now) for t in service.list_tokens(db)]
 
 
-@router.post("/tokens", response_model=OnboardingTokenCreated, status_code=201,
-             responses=_AUTH)
+@router.post("/tokens", response_model=OnboardingTokenCreated, status_code=201, responses=_AUTH)
 def create_token(body: OnboardingTokenCreate, p: Admin, db: Db, now: Now) -> OnboardingTokenCreated:
     """Create an onboarding token; the secret is in this response only."""
     token, secret = service.create_token(
-        db, actor=p.username, now=now, name=body.name, platform=body.platform,
-        scenarios=body.scenarios, device_group=body.device_group, tags=body.tags,
-        expires_in=timedelta(hours=body.expires_in_hours), max_uses=body.max_uses,
+        db,
+        actor=p.username,
+        now=now,
+        name=body.name,
+        platform=body.platform,
+        scenarios=body.scenarios,
+        device_group=body.device_group,
+        tags=body.tags,
+        expires_in=timedelta(hours=body.expires_in_hours),
+        max_uses=body.max_uses,
     )
     return OnboardingTokenCreated(**presenters.token_out(token, now).model_dump(), token=secret)
 
 
-@router.post("/tokens/{token_id}/revoke", response_model=OnboardingTokenOut,
-             responses={**_AUTH, 404: {"description": "no such token"},
-                        409: {"description": "already revoked"}})
+@router.post(
+    "/tokens/{token_id}/revoke",
+    response_model=OnboardingTokenOut,
+    responses=responses(401, 403, _404="no such token", _409="already revoked"),
+)
 def revoke_token(token_id: TokenId, p: Admin, db: Db, now: Now) -> OnboardingTokenOut:
     token = service.revoke_token(db, token_id=token_id, actor=p.username, now=now)
     return presenters.token_out(token, now)
@@ -90,6 +104,7 @@ def managed_config(body: ManagedConfigRequest, _p: Admin, ctx: Ctx) -> Response:
         ),
     )
     return Response(
-        content, media_type=media_type,
+        content,
+        media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -24,15 +24,17 @@ def create_user(
         hashed = hash_password(password)
     except ValueError as e:
         raise InvalidInput(str(e), code="weak_password") from e
-    user = User(username=username, password_hash=hashed, role=role.value, created_at=now,
-                disabled_at=None)
+    user = User(
+        username=username, password_hash=hashed, role=role.value, created_at=now, disabled_at=None
+    )
     try:
         with db.begin_nested():
             db.add(user)
     except IntegrityError as e:
         raise Conflict(f"user {username!r} already exists") from e
-    audit.record(db, actor=actor, action="user.create", target=f"user:{username}", now=now,
-                 role=role.value)
+    audit.record(
+        db, actor=actor, action="user.create", target=f"user:{username}", now=now, role=role.value
+    )
     return user
 
 
@@ -72,6 +74,19 @@ def revoke_api_token(
         raise NotFound(f"API token {token_id} does not exist")
     if token.revoked_at is None:
         token.revoked_at = now
-        audit.record(db, actor=actor, action="api_token.revoke", target=f"api_token:{token.id}",
-                     now=now, name=token.name)
+        audit.record(
+            db,
+            actor=actor,
+            action="api_token.revoke",
+            target=f"api_token:{token.id}",
+            now=now,
+            name=token.name,
+        )
     return token
+
+
+def list_api_tokens(db: Session, user_id: int) -> list[ApiToken]:
+    """The API tokens of one user, newest first (digests only; secrets are never stored)."""
+    return list(
+        db.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc()))
+    )

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Path
 from openmtd.server import presenters
 from openmtd.server.audit import service as audit
 from openmtd.server.deps import Admin, Db, Now, ReadOnly
+from openmtd.server.errors import responses
 from openmtd.server.schemas import ApiTokenCreate, ApiTokenCreated, UserCreate, UserOut
 from openmtd.server.security import create_api_token
 from openmtd.server.users import service
 
 router = APIRouter(prefix="/api", tags=["users"])
-_AUTH = {401: {"description": "not signed in"}, 403: {"description": "role too low"}}
+_AUTH = responses(401, 403)
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -28,20 +29,31 @@ def list_users(_p: Admin, db: Db) -> list[UserOut]:
     return [presenters.user_out(u) for u in service.list_users(db)]
 
 
-@router.post("/users", response_model=UserOut, status_code=201,
-             responses={**_AUTH, 409: {"description": "username taken"}})
+@router.post(
+    "/users",
+    response_model=UserOut,
+    status_code=201,
+    responses=responses(401, 403, _409="username taken"),
+)
 def create_user(body: UserCreate, p: Admin, db: Db, now: Now) -> UserOut:
-    user = service.create_user(db, username=body.username, password=body.password,
-                               role=body.role, actor=p.username, now=now)
+    user = service.create_user(
+        db,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        actor=p.username,
+        now=now,
+    )
     return presenters.user_out(user)
 
 
-@router.post("/users/{user_id}/disable", response_model=UserOut,
-             responses={**_AUTH, 404: {"description": "no such user"},
-                        409: {"description": "last admin"}})
+@router.post(
+    "/users/{user_id}/disable",
+    response_model=UserOut,
+    responses=responses(401, 403, _404="no such user", _409="last admin"),
+)
 def disable_user(user_id: Id, p: Admin, db: Db, now: Now) -> UserOut:
-    return presenters.user_out(service.disable_user(db, user_id=user_id, actor=p.username,
-                                                    now=now))
+    return presenters.user_out(service.disable_user(db, user_id=user_id, actor=p.username, now=now))
 
 
 @router.post("/api-tokens", response_model=ApiTokenCreated, status_code=201, responses=_AUTH)
@@ -49,16 +61,34 @@ def new_api_token(body: ApiTokenCreate, p: ReadOnly, db: Db, now: Now) -> ApiTok
     """An API token for automation, never stronger than its user; shown once."""
     user = service.get_user(db, p.user_id)
     role = body.role or p.role
-    row, token = create_api_token(db, user, name=body.name, role=role, now=now,
-                                  days=body.expires_in_days)
-    audit.record(db, actor=p.username, action="api_token.create", target=f"api_token:{row.id}",
-                 now=now, name=body.name, role=role.value)
-    return ApiTokenCreated(id=row.id, name=row.name, role=role, expires_at=row.expires_at,
-                           token=token)
+    row, token = create_api_token(
+        db, user, name=body.name, role=role, now=now, days=body.expires_in_days
+    )
+    audit.record(
+        db,
+        actor=p.username,
+        action="api_token.create",
+        target=f"api_token:{row.id}",
+        now=now,
+        name=body.name,
+        role=role.value,
+    )
+    return ApiTokenCreated(
+        id=row.id, name=row.name, role=role, expires_at=row.expires_at, token=token
+    )
 
 
-@router.post("/api-tokens/{token_id}/revoke", status_code=204,
-             responses={**_AUTH, 404: {"description": "no such token"}})
+@router.post(
+    "/api-tokens/{token_id}/revoke",
+    status_code=204,
+    responses=responses(401, 403, _404="no such token"),
+)
 def revoke_api_token(token_id: Id, p: ReadOnly, db: Db, now: Now) -> None:
-    service.revoke_api_token(db, token_id=token_id, actor_id=p.user_id, actor=p.username,
-                             is_admin=p.role.value == "admin", now=now)
+    service.revoke_api_token(
+        db,
+        token_id=token_id,
+        actor_id=p.user_id,
+        actor=p.username,
+        is_admin=p.role.value == "admin",
+        now=now,
+    )

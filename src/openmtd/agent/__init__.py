@@ -1,0 +1,1 @@
+"""The device agent: enrollment client, collectors, local protection and the offline spool."""

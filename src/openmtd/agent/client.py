@@ -1,0 +1,250 @@
+"""A typed client of the agent protocol (/api/agent/v1): enroll, check in, sync, own record.
+
+The agent really speaks HTTP (httpx), so tests run it against a real server. Every failure the
+server reports through its JSON envelope ``{"error": {"code", "message"}}`` becomes an
+`AgentError` with that code, message and HTTP status; a server that cannot be reached becomes
+`ServerUnreachable` (status 0), which is what the offline spool waits out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+
+import httpx
+
+from openmtd import __version__
+from openmtd.domain.enums import EnrollmentScenario, Platform, RiskLevel
+from openmtd.engines.privacy import PrivacySettings
+
+PREFIX: Final = "/api/agent/v1"
+USER_AGENT: Final = f"openmtd-agent/{__version__}"
+
+
+class AgentError(Exception):
+    """The server refused a request (or could not be reached); `code` is machine-readable."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        where = f"HTTP {self.status}" if self.status else "no answer"
+        return f"{self.message} ({self.code}, {where})"
+
+
+class ServerUnreachable(AgentError):
+    """No HTTP answer at all: connection refused, DNS failure, timeout."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("server_unreachable", message, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceDescription:
+    model: str
+    os_version: str
+    manufacturer: str = ""
+    security_patch_level: date | None = None
+    build: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    device_id: str
+    device_credential: str = field(repr=False)  # a secret: never in logs or reprs
+    protection_scope: str
+    device_group: str
+    warnings: tuple[str, ...]
+    checkin_interval_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInAnswer:
+    report_id: str
+    duplicate: bool
+    risk_level: RiskLevel
+    alerts_raised: int
+    sync_etag: str
+    next_checkin_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPayload:
+    etag: str
+    device_group: str
+    checkin_interval_seconds: int
+    privacy: PrivacySettings
+    policy: dict[str, Any]
+    indicators: list[dict[str, Any]]
+
+
+UNCHANGED: Final = "unchanged"
+SyncResult = SyncPayload | Literal["unchanged"]
+
+
+def privacy_from_server(values: dict[str, Any]) -> PrivacySettings:
+    return PrivacySettings(
+        exclude_url_in_report=bool(values.get("exclude_url_in_report", False)),
+        exclude_app_in_report=bool(values.get("exclude_app_in_report", False)),
+        vulnerability_privacy_mode=bool(values.get("vulnerability_privacy_mode", False)),
+    )
+
+
+class AgentClient:
+    """One server, optionally one device credential. Use as a context manager."""
+
+    def __init__(
+        self,
+        server_url: str,
+        *,
+        credential: str | None = None,
+        timeout: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if credential:
+            headers["Authorization"] = f"Bearer {credential}"
+        self.server_url = server_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.server_url + PREFIX,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- protocol --------------------------------------------------------------------------
+
+    def enroll(
+        self,
+        *,
+        onboarding_token: str,
+        platform: Platform,
+        scenario: EnrollmentScenario,
+        hardware_id: str,
+        device: DeviceDescription,
+        device_tag: str = "",
+        privacy: PrivacySettings | None = None,
+    ) -> Enrollment:
+        body: dict[str, Any] = {
+            "onboarding_token": onboarding_token,
+            "platform": platform.value,
+            "scenario": scenario.value,
+            "hardware_id": hardware_id,
+            "device": {
+                "model": device.model,
+                "manufacturer": device.manufacturer,
+                "os_version": device.os_version,
+                "security_patch_level": (
+                    device.security_patch_level.isoformat() if device.security_patch_level else None
+                ),
+                "build": device.build,
+                "name": device.name,
+            },
+            "device_tag": device_tag,
+        }
+        if privacy is not None:
+            body["privacy"] = {
+                "exclude_url_in_report": privacy.exclude_url_in_report,
+                "exclude_app_in_report": privacy.exclude_app_in_report,
+                "vulnerability_privacy_mode": privacy.vulnerability_privacy_mode,
+            }
+        data = self._json(self._send("POST", "/enroll", json=body))
+        return Enrollment(
+            device_id=str(data["device_id"]),
+            device_credential=str(data["device_credential"]),
+            protection_scope=str(data["protection_scope"]),
+            device_group=str(data["device_group"]),
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
+            checkin_interval_seconds=int(data["checkin_interval_seconds"]),
+        )
+
+    def check_in(self, device_id: str, report: dict[str, Any]) -> CheckInAnswer:
+        """Send one check-in body (as built by `reports.build_checkin`)."""
+        data = self._json(self._send("POST", f"/devices/{device_id}/checkins", json=report))
+        return CheckInAnswer(
+            report_id=str(data["report_id"]),
+            duplicate=bool(data["duplicate"]),
+            risk_level=RiskLevel(data["risk_level"]),
+            alerts_raised=int(data["alerts_raised"]),
+            sync_etag=str(data["sync_etag"]),
+            next_checkin_seconds=int(data["next_checkin_seconds"]),
+        )
+
+    def sync(self, device_id: str, *, etag: str | None = None) -> SyncResult:
+        """Policy and indicators; `UNCHANGED` when the server answers 304 to `etag`."""
+        headers = {"If-None-Match": etag} if etag else {}
+        response = self._send("GET", f"/devices/{device_id}/sync", headers=headers)
+        if response.status_code == 304:
+            return UNCHANGED
+        data = self._json(response)
+        return SyncPayload(
+            etag=response.headers.get("ETag", str(data["etag"])),
+            device_group=str(data["device_group"]),
+            checkin_interval_seconds=int(data["checkin_interval_seconds"]),
+            privacy=privacy_from_server(data.get("privacy") or {}),
+            policy=dict(data.get("policy") or {}),
+            indicators=list(data.get("indicators") or []),
+        )
+
+    def own_device(self, device_id: str) -> dict[str, Any]:
+        """This device's record as the server sees it: risk level, reason, active alerts."""
+        return self._json(self._send("GET", f"/devices/{device_id}"))
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as e:
+            raise ServerUnreachable(
+                f"cannot reach the openmtd server at {self.server_url}: "
+                f"{type(e).__name__}: {e or 'no detail'}"
+            ) from e
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError as e:
+            raise AgentError(
+                "bad_response", "the server's answer is not JSON", response.status_code
+            ) from e
+        if not isinstance(data, dict):
+            raise AgentError(
+                "bad_response", "the server's answer is not a JSON object", response.status_code
+            )
+        return data
+
+
+def _error_from(response: httpx.Response) -> AgentError:
+    """Read the server's error envelope; fall back to the status line for anything else."""
+    status = response.status_code
+    try:
+        error = response.json().get("error")
+        return AgentError(str(error["code"]), str(error["message"]), status)
+    except (ValueError, AttributeError, KeyError, TypeError):
+        reason = response.reason_phrase or "error"
+        return AgentError(f"http_{status}", f"the server answered {status} {reason}", status)

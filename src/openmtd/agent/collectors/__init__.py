@@ -1,0 +1,1 @@
+"""Device-fact collectors: simulated profiles, Android over adb, iOS over USB."""

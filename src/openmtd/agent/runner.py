@@ -1,0 +1,130 @@
+"""One agent run: sync the policy, resend the spool, check in (or spool when offline).
+
+The order matters. The policy is synced first (a 304 when the ETag is unchanged) so that the
+newest privacy settings apply to the report built next; queued reports go before the fresh
+one, so the server sees them in the order they were collected; a report that cannot be
+delivered now is spooled, never lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from openmtd.agent import state as agent_state
+from openmtd.agent.client import AgentClient, AgentError, CheckInAnswer, SyncPayload
+from openmtd.agent.collectors.simulated import SimulatedDevice
+from openmtd.agent.onboarding import ClientFactory, apply_sync
+from openmtd.agent.reports import build_checkin
+from openmtd.agent.spool import Spool, is_retryable, spool_for
+
+
+class DeviceMismatch(Exception):
+    """The collected device is not the one this state enrolled."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    device_id: str
+    report_id: str
+    checkin: CheckInAnswer | None  # None when the report was spooled
+    spooled_because: str = ""
+    sync: str = "skipped"  # "updated" | "unchanged" | "skipped"
+    resent: tuple[str, ...] = ()
+    duplicates: tuple[str, ...] = ()
+    dropped: tuple[tuple[str, str], ...] = ()
+    spool_size: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.checkin
+        return {
+            "device_id": self.device_id,
+            "report_id": self.report_id,
+            "delivered": c is not None,
+            "spooled_because": self.spooled_because or None,
+            "risk_level": c.risk_level.value if c else None,
+            "alerts_raised": c.alerts_raised if c else None,
+            "next_checkin_seconds": c.next_checkin_seconds if c else None,
+            "sync": self.sync,
+            "resent": list(self.resent),
+            "duplicates": list(self.duplicates),
+            "dropped": [{"report_id": r, "reason": why} for r, why in self.dropped],
+            "spool_size": self.spool_size,
+        }
+
+
+def run_once(
+    state_dir: Path,
+    device: SimulatedDevice,
+    *,
+    now: datetime,
+    client_factory: ClientFactory = AgentClient,
+    spool: Spool | None = None,
+) -> RunResult:
+    state = agent_state.load(state_dir)
+    if device.hardware_id != state.hardware_id or device.facts.platform is not state.platform:
+        raise DeviceMismatch(
+            f"the collected device ({device.facts.platform.value}, hardware id "
+            f"{device.hardware_id}) is not the device enrolled in {state_dir} "
+            f"({state.platform.value}, hardware id {state.hardware_id})"
+        )
+    spool = spool or spool_for(state_dir)
+    facts = replace(device.facts, scenario=state.scenario)
+
+    def report_now() -> dict[str, Any]:
+        return build_checkin(
+            facts,
+            collected_at=now,
+            privacy=state.privacy,
+            integrity_signals=device.integrity_signals,
+            device_tag=state.device_tag,
+        )
+
+    def spooled(report: dict[str, Any], error: AgentError, **extra: Any) -> RunResult:
+        spool.add(report)
+        agent_state.save(state_dir, state)
+        return RunResult(
+            state.device_id,
+            report["report_id"],
+            None,
+            spooled_because=str(error),
+            spool_size=len(spool),
+            **extra,
+        )
+
+    with client_factory(state.server_url, credential=state.device_credential) as client:
+        try:
+            result = client.sync(state.device_id, etag=state.sync_etag or None)
+        except AgentError as e:
+            if not is_retryable(e):
+                raise
+            return spooled(report_now(), e)
+        if isinstance(result, SyncPayload):
+            state = apply_sync(state, result)
+            sync = "updated"
+        else:
+            sync = "unchanged"
+
+        report = report_now()
+        flushed = spool.flush(lambda body: client.check_in(state.device_id, body))
+        done: dict[str, Any] = {
+            "sync": sync,
+            "resent": tuple(a.report_id for a in flushed.sent),
+            "duplicates": tuple(flushed.duplicates),
+            "dropped": tuple(flushed.dropped),
+        }
+        if flushed.stopped_by is not None:
+            return spooled(report, flushed.stopped_by, **done)
+        try:
+            answer = client.check_in(state.device_id, report)
+        except AgentError as e:
+            if not is_retryable(e):
+                raise
+            return spooled(report, e, **done)
+    state = state.with_changes(
+        last_checkin_at=now.isoformat(), checkin_interval_seconds=answer.next_checkin_seconds
+    )
+    agent_state.save(state_dir, state)
+    return RunResult(state.device_id, answer.report_id, answer, spool_size=len(spool), **done)
