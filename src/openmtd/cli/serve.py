@@ -64,6 +64,9 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (uvicorn's access log).")
+    ] = True,
 ) -> None:
     """Run the console server: REST API, agent protocol and web console.
 
@@ -76,7 +79,9 @@ def serve(
     out.print(f"openmtd console: http://{_shown(host)}:{port}/console")
     out.print(f"devices reach this server at {settings.public_url}", style="dim")
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+        uvicorn.run(
+            create_app(settings), host=host, port=port, proxy_headers=True, access_log=access_log
+        )
         return
     # Workers import the app themselves: pass the settings through the environment, and
     # migrate once here so that workers do not race each other.
@@ -101,6 +106,7 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=True,
+        access_log=access_log,
     )
 
 

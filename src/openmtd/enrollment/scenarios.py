@@ -211,6 +211,24 @@ class EnrollmentDecision:
     warnings: tuple[str, ...]
 
 
+def check_scenario(scenario: S, platform: Platform) -> ScenarioSpec:
+    """The scenario's row if a `platform` device may enroll in it at all; else EnrollmentRefused.
+
+    Needs nothing but the request, so the server answers it before looking at the token.
+    """
+    spec = SCENARIOS[scenario]
+    if spec.platform is not platform:
+        raise EnrollmentRefused(
+            f"scenario {scenario.value!r} ({spec.title}) is a {spec.platform.value} scenario, "
+            f"but the device reports platform {platform.value!r}"
+        )
+    if not spec.supported:
+        raise EnrollmentRefused(
+            f"scenario {scenario.value!r} ({spec.title}) is not supported: {spec.refusal}"
+        )
+    return spec
+
+
 def check_enrollment(
     scenario: S,
     platform: Platform,
@@ -223,16 +241,7 @@ def check_enrollment(
     `work_profile_active` says whether the same physical device already runs an active agent
     in its work profile (checked by the caller against the store).
     """
-    spec = SCENARIOS[scenario]
-    if spec.platform is not platform:
-        raise EnrollmentRefused(
-            f"scenario {scenario.value!r} ({spec.title}) is a {spec.platform.value} scenario, "
-            f"but the device reports platform {platform.value!r}"
-        )
-    if not spec.supported:
-        raise EnrollmentRefused(
-            f"scenario {scenario.value!r} ({spec.title}) is not supported: {spec.refusal}"
-        )
+    spec = check_scenario(scenario, platform)
     assert spec.scope is not None  # every supported row has a scope
     warnings: list[str] = []
     if spec.requires_work_profile:

@@ -19,6 +19,7 @@ from openmtd.server.devices.views import router as devices_router
 from openmtd.server.errors import install_error_handlers
 from openmtd.server.middleware import BodyLimit, SecurityHeaders
 from openmtd.server.onboarding.views import router as onboarding_router
+from openmtd.server.openapi import document_models
 from openmtd.server.users.views import router as users_router
 from openmtd.store.db import make_engine, make_session_factory, migrate
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    document_models(app)
     for router in (
         agent_router,
         devices_router,

@@ -23,7 +23,9 @@ from openmtd.server.security import (
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_context(request: Request) -> AppContext:
+# Dependencies that do no I/O are `async def`: FastAPI runs sync dependencies in the thread
+# pool, one hop each, which costs more than the work itself.
+async def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -49,7 +51,7 @@ def get_db(ctx: Ctx) -> Iterator[Session]:
 Db = Annotated[Session, Depends(get_db, scope="function")]
 
 
-def get_now(ctx: Ctx) -> datetime:
+async def get_now(ctx: Ctx) -> datetime:
     return ctx.clock()
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -86,9 +87,32 @@ _DESCRIPTIONS = {
 }
 
 
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable reason, e.g. report_id_reused.")
+    message: str = Field(description="What went wrong, for a person.")
+    details: Any = Field(default=None, description="Per-field problems or other context.")
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error the API answers, whatever its status."""
+
+    error: ErrorBody
+
+
 def responses(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the error codes a route can answer (all in the error envelope)."""
-    out: dict[int | str, dict[str, Any]] = {c: {"description": _DESCRIPTIONS[c]} for c in codes}
-    for key, text in described.items():
-        out[int(key.lstrip("_"))] = {"description": text}
-    return out
+    """OpenAPI `responses` for the error codes a route can answer (all in the error envelope).
+
+    Codes come as numbers with the standard description, or as `_409="why"` keywords.
+    """
+    texts = {c: _DESCRIPTIONS[c] for c in codes}
+    texts.update({int(key.lstrip("_")): text for key, text in described.items()})
+    return {
+        code: {"description": text}
+        if code == 304
+        else {"description": text, "model": ErrorEnvelope}
+        for code, text in texts.items()
+    }
+
+
+# On every API router: FastAPI would otherwise document its own 422 body, which we never send.
+API_ERRORS = responses(422)

@@ -120,7 +120,8 @@ class Device(Base):
     # Space-delimited with a space at each end (" sales emea "), so that a tag filter is a
     # portable LIKE '% tag %' on both backends; tags cannot contain spaces.
     tags: Mapped[str] = mapped_column(String(1100))
-    # The tags the onboarding token gave; every check-in's tags are merged onto these.
+    # Tags given at enrollment (the token's and the managed config's device tag); every
+    # check-in's reported tags are merged onto these.
     assigned_tags: Mapped[str] = mapped_column(String(1100))
     model: Mapped[str] = mapped_column(String(128))
     manufacturer: Mapped[str] = mapped_column(String(128))

@@ -21,7 +21,7 @@ from openmtd.domain.enums import (
 )
 from openmtd.domain.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from openmtd.engines.privacy import default_privacy
-from openmtd.enrollment.scenarios import check_enrollment
+from openmtd.enrollment.scenarios import check_enrollment, check_scenario
 from openmtd.enrollment.tokens import (
     DEVICE_PREFIX,
     OnboardingScope,
@@ -76,6 +76,7 @@ class Enrolled:
 
 
 def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days: int) -> Enrolled:
+    check_scenario(req.scenario, req.platform)  # refuse an unsupported scenario by name first
     token = db.scalar(
         select(OnboardingToken).where(OnboardingToken.token_digest == digest(req.onboarding_token))
     )
@@ -161,7 +162,7 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
         name=(d.name or f"{d.model} ({req.platform.value})")[:128],
         device_group=token.device_group,
         tags=format_tags(tags),
-        assigned_tags=format_tags(list(token.tags)),
+        assigned_tags=format_tags(tags),
         model=d.model,
         manufacturer=d.manufacturer,
         os_version=d.os_version,
@@ -236,17 +237,19 @@ def check_in(
             f"{f.scenario.value!r}; enroll again to change scenario",
             code="scenario_mismatch",
         )
+    # Recording the report id is the transaction's first write, so when it collides (a resend)
+    # rolling back loses nothing, and no savepoint is needed on the common path.
     try:
-        with db.begin_nested():
-            db.execute(
-                insert(CheckIn).values(
-                    device_id=device.id,
-                    report_id=req.report_id,
-                    body_digest=body_digest,
-                    received_at=now,
-                )
+        db.execute(
+            insert(CheckIn).values(
+                device_id=device.id,
+                report_id=req.report_id,
+                body_digest=body_digest,
+                received_at=now,
             )
+        )
     except IntegrityError:
+        db.rollback()
         earlier = db.scalar(
             select(CheckIn.body_digest).where(
                 CheckIn.device_id == device.id, CheckIn.report_id == req.report_id
@@ -312,19 +315,23 @@ def _sync_inventory(db: Session, *, device: Device, apps: list[AppReport], now: 
     if inventory_digest == device.inventory_digest:
         return
     first = device.inventory_digest == ""
-    stored = {
-        r[0]: tuple(r)
-        for r in db.execute(
-            select(
-                DeviceApp.identifier,
-                DeviceApp.version,
-                DeviceApp.name,
-                DeviceApp.install_source,
-                DeviceApp.sha256,
-                DeviceApp.signer_sha256,
-            ).where(DeviceApp.device_id == device.id)
-        )
-    }
+    stored = (
+        {}
+        if first
+        else {
+            r[0]: tuple(r)
+            for r in db.execute(
+                select(
+                    DeviceApp.identifier,
+                    DeviceApp.version,
+                    DeviceApp.name,
+                    DeviceApp.install_source,
+                    DeviceApp.sha256,
+                    DeviceApp.signer_sha256,
+                ).where(DeviceApp.device_id == device.id)
+            )
+        }
+    )
     removed = [k for k in stored if k not in reported]
     changed = [k for k, row in reported.items() if k in stored and stored[k] != row]
     added = [k for k in reported if k not in stored]

@@ -6,6 +6,7 @@ import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from openmtd.domain.enums import RiskLevel
 from openmtd.server.agent_api import service
@@ -17,12 +18,15 @@ from openmtd.server.agent_api.schemas import (
     OwnDevice,
     SyncResponse,
 )
+from openmtd.server.context import AppContext
 from openmtd.server.deps import Ctx, Db, Now, bearer_token
-from openmtd.server.errors import responses
+from openmtd.server.errors import API_ERRORS, responses
+from openmtd.server.openapi import parse_body, schema_ref
 from openmtd.server.schemas_common import DeviceIdStr
+from openmtd.store.db import transaction
 from openmtd.store.models import Device
 
-router = APIRouter(prefix="/api/agent/v1", tags=["agent"])
+router = APIRouter(prefix="/api/agent/v1", tags=["agent"], responses=API_ERRORS)
 
 
 def current_device(request: Request, db: Db) -> Device:
@@ -60,22 +64,43 @@ def enroll(req: EnrollRequest, db: Db, ctx: Ctx, now: Now) -> EnrollResponse:
     "/devices/{device_id}/checkins",
     response_model=CheckInResponse,
     responses={**_ERRORS, **responses(_409="report id reused with different content")},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema_ref(CheckInRequest)}},
+        }
+    },
 )
-def check_in(
-    device_id: DeviceIdStr, req: CheckInRequest, device: ThisDevice, db: Db, ctx: Ctx, now: Now
-) -> CheckInResponse:
-    """Report device facts, app inventory, signals and detections. Idempotent per report_id."""
-    service.require_own(device, device_id)
+async def check_in(device_id: DeviceIdStr, request: Request) -> Response:
+    """Report device facts, app inventory, signals and detections. Idempotent per report_id.
+
+    The busiest route of the server, so it is written lean: the body is validated straight
+    from its JSON bytes, and the whole unit of work runs in one thread-pool hop (each FastAPI
+    dependency would cost one of its own).
+    """
+    ctx: AppContext = request.app.state.ctx
+    req = parse_body(CheckInRequest, await request.body())
+    credential = bearer_token(request)
     body_digest = hashlib.sha256(req.model_dump_json().encode()).hexdigest()
-    result = service.check_in(db, device=device, req=req, body_digest=body_digest, now=now)
-    return CheckInResponse(
-        report_id=req.report_id,
-        duplicate=result.duplicate,
-        risk_level=RiskLevel(device.risk_level),
-        alerts_raised=result.alerts_raised,
-        sync_etag=service.sync_etag(db, device),
-        next_checkin_seconds=ctx.settings.checkin_interval_seconds,
-    )
+
+    def unit_of_work() -> CheckInResponse:
+        with transaction(ctx.sessions) as db:
+            device = service.authenticate_device(db, credential)
+            service.require_own(device, device_id)
+            result = service.check_in(
+                db, device=device, req=req, body_digest=body_digest, now=ctx.clock()
+            )
+            return CheckInResponse(
+                report_id=req.report_id,
+                duplicate=result.duplicate,
+                risk_level=RiskLevel(device.risk_level),
+                alerts_raised=result.alerts_raised,
+                sync_etag=service.sync_etag(db, device),
+                next_checkin_seconds=ctx.settings.checkin_interval_seconds,
+            )
+
+    answer = await run_in_threadpool(unit_of_work)
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.get(
@@ -94,7 +119,7 @@ def sync(
     """Policy and indicators for this device; answers 304 when the ETag is unchanged."""
     service.require_own(device, device_id)
     etag = service.sync_etag(db, device)
-    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+    if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
     return SyncResponse(
@@ -106,6 +131,12 @@ def sync(
         policy={"unresponsive_days": ctx.settings.unresponsive_days},
         indicators=[],
     )
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 If-None-Match: `*` or any listed tag, compared weakly (W/ prefix ignored)."""
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag in tags
 
 
 @router.get("/devices/{device_id}", response_model=OwnDevice, responses=_ERRORS)

@@ -11,11 +11,11 @@ from openmtd.server import presenters
 from openmtd.server.alerts import service
 from openmtd.server.alerts.service import AlertFilters
 from openmtd.server.deps import Analyst, Db, Now, ReadOnly
-from openmtd.server.errors import responses
+from openmtd.server.errors import API_ERRORS, responses
 from openmtd.server.schemas import AlertOut, AlertUpdate, Page
 from openmtd.server.schemas_common import DeviceIdStr
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/alerts", tags=["alerts"], responses=API_ERRORS)
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _AUTH = responses(401, 403)
 

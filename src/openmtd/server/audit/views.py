@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from openmtd.server import presenters
 from openmtd.server.audit import service
 from openmtd.server.deps import Admin, Db
-from openmtd.server.errors import responses
+from openmtd.server.errors import API_ERRORS, responses
 from openmtd.server.schemas import AuditOut, Page
 
-router = APIRouter(prefix="/api/audit", tags=["audit"])
+router = APIRouter(prefix="/api/audit", tags=["audit"], responses=API_ERRORS)
 
 
 @router.get("", response_model=Page[AuditOut], responses=responses(401, 403))

@@ -13,11 +13,11 @@ from openmtd.server import presenters
 from openmtd.server.deps import Ctx, Db, Now, ReadOnly
 from openmtd.server.devices import service
 from openmtd.server.devices.service import DeviceFilters, DeviceStateRules
-from openmtd.server.errors import responses
+from openmtd.server.errors import API_ERRORS, responses
 from openmtd.server.schemas import DeviceDetail, DeviceSummary, FleetSummaryOut, Page
 from openmtd.server.schemas_common import DeviceIdStr
 
-router = APIRouter(prefix="/api/devices", tags=["devices"])
+router = APIRouter(prefix="/api/devices", tags=["devices"], responses=API_ERRORS)
 
 _AUTH = responses(401, 403)
 

@@ -11,7 +11,7 @@ from openmtd.engines.privacy import PrivacySettings
 from openmtd.enrollment.scenarios import SCENARIOS
 from openmtd.server import presenters
 from openmtd.server.deps import Admin, Ctx, Db, Now, ReadOnly
-from openmtd.server.errors import responses
+from openmtd.server.errors import API_ERRORS, responses
 from openmtd.server.onboarding import service
 from openmtd.server.schemas import (
     ManagedConfigRequest,
@@ -21,7 +21,7 @@ from openmtd.server.schemas import (
     ScenarioOut,
 )
 
-router = APIRouter(prefix="/api/onboarding", tags=["onboarding"])
+router = APIRouter(prefix="/api/onboarding", tags=["onboarding"], responses=API_ERRORS)
 _AUTH = responses(401, 403)
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path
 from openmtd.server import presenters
 from openmtd.server.audit import service as audit
 from openmtd.server.deps import Admin, Db, Now, ReadOnly
-from openmtd.server.errors import responses
+from openmtd.server.errors import API_ERRORS, responses
 from openmtd.server.schemas import ApiTokenCreate, ApiTokenCreated, UserCreate, UserOut
 from openmtd.server.security import create_api_token
 from openmtd.server.users import service
 
-router = APIRouter(prefix="/api", tags=["users"])
+router = APIRouter(prefix="/api", tags=["users"], responses=API_ERRORS)
 _AUTH = responses(401, 403)
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
