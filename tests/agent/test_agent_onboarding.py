@@ -25,6 +25,7 @@ from openmtd.cli.serve import ServerThread
 from openmtd.domain.enums import EnrollmentScenario, OnboardingMode, ProtectionScope
 from openmtd.engines.privacy import PrivacySettings, default_privacy
 from openmtd.server.onboarding.service import render_managed_config
+from openmtd.server.schemas import ManagedConfigRequest
 
 TODAY = date(2026, 11, 26)
 
@@ -49,13 +50,10 @@ def server(app: Any) -> Iterator[ServerThread]:
 
 
 def managed_file(server: ServerThread, token: str, scenario: str, **privacy: bool) -> bytes:
-    content, _media, _name = render_managed_config(
-        server_url=server.url,
-        onboarding_token=token,
-        scenario=EnrollmentScenario(scenario),
-        device_tag="sales",
-        privacy=PrivacySettings(**privacy),
+    request = ManagedConfigRequest(
+        onboarding_token=token, scenario=EnrollmentScenario(scenario), device_tag="sales", **privacy
     )
+    content, _media, _name = render_managed_config(request, server_url=server.url)
     return content
 
 

@@ -6,7 +6,6 @@ record "cli" as the actor in the audit log. A token's secret is printed once, at
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +27,6 @@ from openmtd.cli.common import (
     validation_message,
 )
 from openmtd.domain.enums import EnrollmentScenario, Platform
-from openmtd.engines.privacy import PrivacySettings
 from openmtd.server import presenters
 from openmtd.server.context import utc_now
 from openmtd.server.onboarding import service
@@ -106,18 +104,7 @@ def create(
     settings = settings_from(data_dir=data_dir, database_url=database_url)
     now = utc_now()
     with store(settings) as sessions, transaction(sessions) as db:
-        token, secret = service.create_token(
-            db,
-            actor="cli",
-            now=now,
-            name=body.name,
-            platform=body.platform,
-            scenarios=body.scenarios,
-            device_group=body.device_group,
-            tags=body.tags,
-            expires_in=timedelta(hours=body.expires_in_hours),
-            max_uses=body.max_uses,
-        )
+        token, secret = service.create_token(db, request=body, actor="cli", now=now)
         out = presenters.token_out(token, now)
     if as_json:
         print_json({**out.model_dump(mode="json"), "token": secret})
@@ -240,15 +227,7 @@ def managed_config(
         fail(validation_message(e, _OPTION_NAMES), exit_code=2)
     settings = settings_from(public_url=public_url)
     content, _media_type, filename = service.render_managed_config(
-        server_url=settings.public_url,
-        onboarding_token=body.onboarding_token,
-        scenario=body.scenario,
-        device_tag=body.device_tag,
-        privacy=PrivacySettings(
-            exclude_url_in_report=body.exclude_url_in_report,
-            exclude_app_in_report=body.exclude_app_in_report,
-            vulnerability_privacy_mode=body.vulnerability_privacy_mode,
-        ),
+        body, server_url=settings.public_url
     )
     if output is None:
         typer.echo(content.decode("utf-8"), nl=False)

@@ -16,6 +16,7 @@ from openmtd.domain.enums import (
     Role,
     Severity,
 )
+from openmtd.engines.privacy import PrivacySettings
 from openmtd.server.schemas_common import OptionalTag, ShortText, Tags
 
 T = TypeVar("T")
@@ -146,6 +147,13 @@ class ManagedConfigRequest(BaseModel):
     exclude_url_in_report: bool = False
     exclude_app_in_report: bool = False
     vulnerability_privacy_mode: bool = False
+
+    def privacy_settings(self) -> PrivacySettings:
+        return PrivacySettings(
+            exclude_url_in_report=self.exclude_url_in_report,
+            exclude_app_in_report=self.exclude_app_in_report,
+            vulnerability_privacy_mode=self.vulnerability_privacy_mode,
+        )
 
 
 class UserCreate(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -27,7 +27,6 @@ from openmtd.domain.enums import (
     Severity,
 )
 from openmtd.domain.errors import NotFound, OpenMTDError, Unauthorized
-from openmtd.engines.privacy import PrivacySettings
 from openmtd.enrollment.scenarios import SCENARIOS, ScenarioSpec, supported_scenarios
 from openmtd.server import presenters
 from openmtd.server.alerts import service as alerts_service
@@ -589,16 +588,7 @@ def create_onboarding_token(request: Request, posted: AdminPost, db: Db, now: No
     try:
         body = OnboardingTokenCreate(**values)
         token, secret = onboarding_service.create_token(
-            db,
-            actor=posted.principal.username,
-            now=now,
-            name=body.name,
-            platform=body.platform,
-            scenarios=body.scenarios,
-            device_group=body.device_group,
-            tags=body.tags,
-            expires_in=timedelta(hours=body.expires_in_hours),
-            max_uses=body.max_uses,
+            db, request=body, actor=posted.principal.username, now=now
         )
     except (ValidationError, OpenMTDError) as e:
         db.rollback()
@@ -648,15 +638,7 @@ def managed_config(posted: AdminPost, ctx: Ctx) -> Response:
     except ValidationError as e:
         raise invalid(e, _TOKEN_LABELS) from e
     content, media_type, filename = onboarding_service.render_managed_config(
-        server_url=ctx.settings.public_url,
-        onboarding_token=body.onboarding_token,
-        scenario=body.scenario,
-        device_tag=body.device_tag,
-        privacy=PrivacySettings(
-            exclude_url_in_report=body.exclude_url_in_report,
-            exclude_app_in_report=body.exclude_app_in_report,
-            vulnerability_privacy_mode=body.vulnerability_privacy_mode,
-        ),
+        body, server_url=ctx.settings.public_url
     )
     return Response(
         content,

@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openmtd.domain.enums import EnrollmentScenario, Platform
+from openmtd.domain.enums import Platform
 from openmtd.domain.errors import Conflict, InvalidInput, NotFound
-from openmtd.engines.privacy import PrivacySettings
 from openmtd.enrollment import managed_config
 from openmtd.enrollment.scenarios import SCENARIOS
 from openmtd.enrollment.tokens import ONBOARDING_PREFIX, digest, new_secret
 from openmtd.server.audit import service as audit
+from openmtd.server.schemas import ManagedConfigRequest, OnboardingTokenCreate
 from openmtd.store.models import OnboardingToken
 
 
@@ -28,18 +28,13 @@ def token_state(token: OnboardingToken, now: datetime) -> str:
 
 
 def create_token(
-    db: Session,
-    *,
-    actor: str,
-    now: datetime,
-    name: str,
-    platform: Platform | None,
-    scenarios: list[EnrollmentScenario],
-    device_group: str,
-    tags: list[str],
-    expires_in: timedelta,
-    max_uses: int | None,
+    db: Session, *, request: OnboardingTokenCreate, actor: str, now: datetime
 ) -> tuple[OnboardingToken, str]:
+    """Create a token (API, console and CLI alike); the secret is returned, never stored."""
+    platform, scenarios = request.platform, request.scenarios
+    name, device_group, tags = request.name, request.device_group, request.tags
+    max_uses = request.max_uses
+    expires_in = timedelta(hours=request.expires_in_hours)
     for s in scenarios:
         spec = SCENARIOS[s]
         if not spec.supported:
@@ -114,14 +109,10 @@ def revoke_token(db: Session, *, token_id: int, actor: str, now: datetime) -> On
 
 
 def render_managed_config(
-    *,
-    server_url: str,
-    onboarding_token: str,
-    scenario: EnrollmentScenario,
-    device_tag: str,
-    privacy: PrivacySettings,
+    request: ManagedConfigRequest, *, server_url: str
 ) -> tuple[bytes, str, str]:
     """The file for the MDM: (content, media type, file name)."""
+    scenario = request.scenario
     spec = SCENARIOS[scenario]
     if not spec.supported:
         raise InvalidInput(
@@ -130,10 +121,10 @@ def render_managed_config(
         )
     config = managed_config.ManagedConfig(
         server_url=server_url,
-        onboarding_token=onboarding_token,
+        onboarding_token=request.onboarding_token,
         scenario=scenario,
-        device_tag=device_tag,
-        privacy=privacy,
+        device_tag=request.device_tag,
+        privacy=request.privacy_settings(),
     )
     content = managed_config.render(config, spec.platform)
     if spec.platform is Platform.ANDROID:

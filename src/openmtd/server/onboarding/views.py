@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from openmtd.engines.privacy import PrivacySettings
 from openmtd.enrollment.scenarios import SCENARIOS
 from openmtd.server import presenters
 from openmtd.server.deps import Admin, Ctx, Db, Now, ReadOnly
@@ -54,18 +52,7 @@ def list_tokens(_p: Admin, db: Db, now: Now) -> list[OnboardingTokenOut]:
 @router.post("/tokens", response_model=OnboardingTokenCreated, status_code=201, responses=_AUTH)
 def create_token(body: OnboardingTokenCreate, p: Admin, db: Db, now: Now) -> OnboardingTokenCreated:
     """Create an onboarding token; the secret is in this response only."""
-    token, secret = service.create_token(
-        db,
-        actor=p.username,
-        now=now,
-        name=body.name,
-        platform=body.platform,
-        scenarios=body.scenarios,
-        device_group=body.device_group,
-        tags=body.tags,
-        expires_in=timedelta(hours=body.expires_in_hours),
-        max_uses=body.max_uses,
-    )
+    token, secret = service.create_token(db, request=body, actor=p.username, now=now)
     return OnboardingTokenCreated(**presenters.token_out(token, now).model_dump(), token=secret)
 
 
@@ -93,15 +80,7 @@ def revoke_token(token_id: TokenId, p: Admin, db: Db, now: Now) -> OnboardingTok
 def managed_config(body: ManagedConfigRequest, _p: Admin, ctx: Ctx) -> Response:
     """Render the managed configuration an MDM deploys for zero/low-touch onboarding."""
     content, media_type, filename = service.render_managed_config(
-        server_url=ctx.settings.public_url,
-        onboarding_token=body.onboarding_token,
-        scenario=body.scenario,
-        device_tag=body.device_tag,
-        privacy=PrivacySettings(
-            exclude_url_in_report=body.exclude_url_in_report,
-            exclude_app_in_report=body.exclude_app_in_report,
-            vulnerability_privacy_mode=body.vulnerability_privacy_mode,
-        ),
+        body, server_url=ctx.settings.public_url
     )
     return Response(
         content,
