@@ -76,7 +76,6 @@ from openmtd.server.security import (
     SESSION_COOKIE,
     Principal,
     close_session,
-    create_api_token,
     open_session,
     verify_password,
 )
@@ -774,25 +773,17 @@ def create_api_token_form(request: Request, posted: Post, db: Db, now: Now) -> R
             role=posted.text("role", max_length=32) or None,
             expires_in_days=None if expiry in {"", "never"} else expiry,
         )
-        role = body.role or p.role
-        user = users_service.get_user(db, p.user_id)
-        row, secret = create_api_token(
-            db, user, name=body.name, role=role, now=now, days=body.expires_in_days
-        )
-        audit_service.record(
-            db,
-            actor=p.username,
-            action="api_token.create",
-            target=f"api_token:{row.id}",
-            now=now,
-            name=body.name,
-            role=role.value,
-        )
+        row, secret = users_service.issue_api_token(db, caller=p, request=body, now=now)
     except (ValidationError, OpenMTDError) as e:
         db.rollback()
         problem = invalid(e) if isinstance(e, ValidationError) else e
         return _api_tokens_page(request, p, db, now, error=problem.message, status=problem.status)
-    created = {"name": row.name, "role": role, "expires_at": row.expires_at, "token": secret}
+    created = {
+        "name": row.name,
+        "role": Role(row.role),
+        "expires_at": row.expires_at,
+        "token": secret,
+    }
     return _api_tokens_page(request, p, db, now, created=created)
 
 

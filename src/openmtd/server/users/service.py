@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from openmtd.domain.enums import Role
 from openmtd.domain.errors import Conflict, InvalidInput, NotFound
 from openmtd.server.audit import service as audit
-from openmtd.server.security import hash_password
+from openmtd.server.schemas import ApiTokenCreate
+from openmtd.server.security import Principal, create_api_token, hash_password
 from openmtd.store.models import ApiToken, User
 
 
@@ -90,3 +91,24 @@ def list_api_tokens(db: Session, user_id: int) -> list[ApiToken]:
     return list(
         db.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc()))
     )
+
+
+def issue_api_token(
+    db: Session, *, caller: Principal, request: ApiTokenCreate, now: datetime
+) -> tuple[ApiToken, str]:
+    """An API token for the caller (at most the caller's role), audited; the secret is returned."""
+    user = get_user(db, caller.user_id)
+    role = request.role or caller.role
+    row, secret = create_api_token(
+        db, user, name=request.name, role=role, now=now, days=request.expires_in_days
+    )
+    audit.record(
+        db,
+        actor=caller.username,
+        action="api_token.create",
+        target=f"api_token:{row.id}",
+        now=now,
+        name=request.name,
+        role=role.value,
+    )
+    return row, secret

@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from openmtd.domain.enums import Role
 from openmtd.server import presenters
-from openmtd.server.audit import service as audit
 from openmtd.server.deps import Admin, Db, Now, ReadOnly
 from openmtd.server.errors import API_ERRORS, responses
 from openmtd.server.schemas import ApiTokenCreate, ApiTokenCreated, UserCreate, UserOut
-from openmtd.server.security import create_api_token
 from openmtd.server.users import service
 
 router = APIRouter(prefix="/api", tags=["users"], responses=API_ERRORS)
@@ -59,22 +58,9 @@ def disable_user(user_id: Id, p: Admin, db: Db, now: Now) -> UserOut:
 @router.post("/api-tokens", response_model=ApiTokenCreated, status_code=201, responses=_AUTH)
 def new_api_token(body: ApiTokenCreate, p: ReadOnly, db: Db, now: Now) -> ApiTokenCreated:
     """An API token for automation, never stronger than its user; shown once."""
-    user = service.get_user(db, p.user_id)
-    role = body.role or p.role
-    row, token = create_api_token(
-        db, user, name=body.name, role=role, now=now, days=body.expires_in_days
-    )
-    audit.record(
-        db,
-        actor=p.username,
-        action="api_token.create",
-        target=f"api_token:{row.id}",
-        now=now,
-        name=body.name,
-        role=role.value,
-    )
+    row, token = service.issue_api_token(db, caller=p, request=body, now=now)
     return ApiTokenCreated(
-        id=row.id, name=row.name, role=role, expires_at=row.expires_at, token=token
+        id=row.id, name=row.name, role=Role(row.role), expires_at=row.expires_at, token=token
     )
 
 
