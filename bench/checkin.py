@@ -123,10 +123,19 @@ def device_bodies(count: int, apps: int, seed: int) -> list[dict[str, Any]]:
 def _post(
     conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]
 ) -> tuple[int, bytes, float]:
+    """POST on a keep-alive connection; reconnects once if the server closed it while idle."""
     t0 = time.perf_counter()
-    conn.request("POST", path, body=body, headers=headers)
-    resp = conn.getresponse()
-    data = resp.read()
+    for attempt in (1, 2):
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            break
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            conn.close()
+            if attempt == 2:
+                raise
+            t0 = time.perf_counter()
     return resp.status, data, time.perf_counter() - t0
 
 
@@ -142,7 +151,13 @@ def _checkin_body(d: dict[str, Any]) -> bytes:
 
 
 def _worker(
-    port: int, token: str, devices: list[dict[str, Any]], threads: int, barrier: Any, out: Any
+    port: int,
+    token: str,
+    devices: list[dict[str, Any]],
+    threads: int,
+    per_connection: int,
+    barrier: Any,
+    out: Any,
 ) -> None:
     """One client process: enroll its devices, then check each in twice (first, steady).
 
@@ -190,7 +205,11 @@ def _worker(
             with lock:
                 phase_starts.setdefault(phase, time.perf_counter())
             lat = []
-            for (path, body, headers), d in zip(requests, chunk, strict=False):
+            for n, ((path, body, headers), d) in enumerate(zip(requests, chunk, strict=False)):
+                if n % per_connection == 0:
+                    # Devices do not share connections: a fresh one every few requests also
+                    # lets the kernel spread connections over the server's workers.
+                    conn.close()
                 status, data, dt = _post(conn, path, body, headers)
                 lat.append(dt)
                 if phase == "enroll":
@@ -229,7 +248,15 @@ def pct(values: list[float], q: float) -> float:
 
 
 def run_backend(
-    backend: str, *, devices: int, apps: int, procs: int, threads: int, workers: int, seed: int
+    backend: str,
+    *,
+    devices: int,
+    apps: int,
+    procs: int,
+    threads: int,
+    workers: int,
+    seed: int,
+    per_connection: int,
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"openmtd-bench-{backend}-"))
     env = {**os.environ, "OPENMTD_DATA_DIR": str(tmp)}
@@ -274,7 +301,9 @@ def run_backend(
         barrier = spawn.Barrier(procs * threads)
         queue = spawn.Queue()
         clients = [
-            spawn.Process(target=_worker, args=(port, token, p, threads, barrier, queue))
+            spawn.Process(
+                target=_worker, args=(port, token, p, threads, per_connection, barrier, queue)
+            )
             for p in parts
         ]
         for c in clients:
@@ -294,6 +323,7 @@ def run_backend(
             "server_workers": workers,
             "client_processes": procs,
             "client_threads": threads,
+            "requests_per_connection": per_connection,
             "errors": sum(o["error_count"] for o in outs),
             "error_samples": [e for o in outs for e in o["errors"]][:5],
         }
@@ -359,6 +389,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=4, help="connections per client process")
+    parser.add_argument(
+        "--per-connection",
+        type=int,
+        default=10,
+        help="requests per keep-alive connection before a client opens a new one",
+    )
     parser.add_argument("--runs", type=int, default=1, help="repeat and report the median run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="1,000 devices: under a minute")
@@ -381,6 +417,7 @@ def main() -> None:
                 threads=args.threads,
                 workers=args.workers,
                 seed=args.seed + i,
+                per_connection=args.per_connection,
             )
             for i in range(args.runs)
         ]

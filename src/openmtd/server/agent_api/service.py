@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -194,21 +194,67 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
     return Enrolled(device, credential, decision.warnings)
 
 
-def authenticate_device(db: Session, credential: str | None) -> Device:
+@dataclass(frozen=True, slots=True)
+class AgentDevice:
+    """What the agent routes need of the calling device, read in one query at authentication."""
+
+    id: str
+    platform: str
+    scenario: str
+    device_group: str
+    privacy: dict[str, bool]
+    assigned_tags: str
+    inventory_digest: str
+    risk_level: str
+    policy_generation: int
+
+
+# The check-in path's statements are built once: SQLAlchemy caches their compiled SQL, but a
+# statement built anew on every request pays for its cache key (several times the execution).
+_AUTHENTICATE = select(
+    Device.id,
+    Device.platform,
+    Device.scenario,
+    Device.device_group,
+    Device.privacy,
+    Device.assigned_tags,
+    Device.inventory_digest,
+    Device.risk_level,
+    Device.retired_at,
+    select(SyncGeneration.generation)
+    .where(SyncGeneration.name == POLICY_GENERATION)
+    .scalar_subquery(),
+).where(Device.credential_digest == bindparam("digest"))
+_RECORD_REPORT = insert(CheckIn)
+_UPDATE_DEVICE = update(Device).where(Device.id == bindparam("device"))
+
+
+def authenticate_device(db: Session, credential: str | None) -> AgentDevice:
+    """The device this credential belongs to (one indexed query: every agent call pays it)."""
     if not credential or not credential.startswith(DEVICE_PREFIX):
         raise Unauthorized(
             "send the device credential as 'Authorization: Bearer omt_dev_…'",
             code="device_credential_required",
         )
-    device = db.scalar(select(Device).where(Device.credential_digest == digest(credential)))
-    if device is None:
+    row = db.connection().execute(_AUTHENTICATE, {"digest": digest(credential)}).first()
+    if row is None:
         raise Unauthorized("unknown device credential", code="bad_device_credential")
-    if device.retired_at is not None:
-        raise Unauthorized(f"device {device.id} was retired; enroll again", code="device_retired")
-    return device
+    if row.retired_at is not None:
+        raise Unauthorized(f"device {row.id} was retired; enroll again", code="device_retired")
+    return AgentDevice(
+        id=row.id,
+        platform=row.platform,
+        scenario=row.scenario,
+        device_group=row.device_group,
+        privacy={k: bool(v) for k, v in row.privacy.items()},
+        assigned_tags=row.assigned_tags,
+        inventory_digest=row.inventory_digest,
+        risk_level=row.risk_level,
+        policy_generation=int(row[-1] or 0),
+    )
 
 
-def require_own(device: Device, device_id: str) -> None:
+def require_own(device: AgentDevice, device_id: str) -> None:
     if device.id != device_id:
         raise Forbidden(
             f"this credential belongs to device {device.id}; it cannot act for device {device_id}",
@@ -220,10 +266,11 @@ def require_own(device: Device, device_id: str) -> None:
 class CheckInResult:
     duplicate: bool
     alerts_raised: int
+    risk_level: RiskLevel
 
 
 def check_in(
-    db: Session, *, device: Device, req: CheckInRequest, body_digest: str, now: datetime
+    db: Session, *, device: AgentDevice, req: CheckInRequest, body_digest: str, now: datetime
 ) -> CheckInResult:
     f = req.facts
     if f.platform.value != device.platform:
@@ -237,16 +284,18 @@ def check_in(
             f"{f.scenario.value!r}; enroll again to change scenario",
             code="scenario_mismatch",
         )
+    conn = db.connection()
     # Recording the report id is the transaction's first write, so when it collides (a resend)
     # rolling back loses nothing, and no savepoint is needed on the common path.
     try:
-        db.execute(
-            insert(CheckIn).values(
-                device_id=device.id,
-                report_id=req.report_id,
-                body_digest=body_digest,
-                received_at=now,
-            )
+        conn.execute(
+            _RECORD_REPORT,
+            {
+                "device_id": device.id,
+                "report_id": req.report_id,
+                "body_digest": body_digest,
+                "received_at": now,
+            },
         )
     except IntegrityError:
         db.rollback()
@@ -256,28 +305,29 @@ def check_in(
             )
         )
         if earlier == body_digest:
-            return CheckInResult(duplicate=True, alerts_raised=0)
+            return CheckInResult(True, 0, RiskLevel(device.risk_level))
         raise Conflict(
             f"report id {req.report_id!r} was already used by this device with different "
             "content; every report needs a new id",
             code="report_id_reused",
         ) from None
 
-    device.last_seen_at = now
-    device.os_version = f.os_version
-    device.security_patch_level = f.security_patch_level
-    device.model = f.model
-    device.manufacturer = f.manufacturer
-    device.build = f.build
-    device.tags = format_tags([*parse_tags(device.assigned_tags), *f.tags])
-
-    device.signals = {
-        "integrity": [sig.model_dump() for sig in req.integrity_signals],
-        "network": [obs.model_dump() for obs in req.network_observations],
+    changes: dict[str, object] = {
+        "last_seen_at": now,
+        "os_version": f.os_version,
+        "security_patch_level": f.security_patch_level,
+        "model": f.model,
+        "manufacturer": f.manufacturer,
+        "build": f.build,
+        "tags": format_tags([*parse_tags(device.assigned_tags), *f.tags]),
+        "signals": {
+            "integrity": [sig.model_dump() for sig in req.integrity_signals],
+            "network": [obs.model_dump() for obs in req.network_observations],
+        },
     }
-    withhold_apps = bool(device.privacy.get("vulnerability_privacy_mode"))
-    if req.apps is not None and not withhold_apps:
-        _sync_inventory(db, device=device, apps=req.apps, now=now)
+    if req.apps is not None and not device.privacy.get("vulnerability_privacy_mode"):
+        changes.update(_sync_inventory(db, device=device, apps=req.apps, now=now))
+    conn.execute(_UPDATE_DEVICE, {"device": device.id, **changes})
 
     detections = [
         Detection(
@@ -291,8 +341,11 @@ def check_in(
         )
         for d in req.detections
     ]
+    if not detections:
+        return CheckInResult(False, 0, RiskLevel(device.risk_level))
     outcome = apply_detections(db, device_id=device.id, detections=detections, now=now)
-    return CheckInResult(duplicate=False, alerts_raised=outcome.raised)
+    risk = db.scalars(select(Device.risk_level).where(Device.id == device.id)).one()
+    return CheckInResult(False, outcome.raised, RiskLevel(risk))
 
 
 def _app_row(app: AppReport) -> tuple[str, str, str, str, str | None, str | None]:
@@ -306,14 +359,19 @@ def _app_row(app: AppReport) -> tuple[str, str, str, str, str | None, str | None
     )
 
 
-def _sync_inventory(db: Session, *, device: Device, apps: list[AppReport], now: datetime) -> None:
-    """Store the reported inventory as a delta against what is stored; skip if unchanged."""
+def _sync_inventory(
+    db: Session, *, device: AgentDevice, apps: list[AppReport], now: datetime
+) -> dict[str, object]:
+    """Store the reported inventory as a delta against what is stored; skip if unchanged.
+
+    Returns the device columns to update (digest and count), empty when nothing changed.
+    """
     reported = {a.identifier: _app_row(a) for a in apps}
     if len(reported) != len(apps):
         raise InvalidInput("the app inventory lists an app identifier twice", code="duplicate_app")
     inventory_digest = hashlib.sha256(orjson.dumps(sorted(reported.values()))).hexdigest()
     if inventory_digest == device.inventory_digest:
-        return
+        return {}
     first = device.inventory_digest == ""
     stored = (
         {}
@@ -359,8 +417,6 @@ def _sync_inventory(db: Session, *, device: Device, apps: list[AppReport], now: 
                 for r in (reported[k] for k in fresh)
             ],
         )
-    device.inventory_digest = inventory_digest
-    device.app_count = len(reported)
     if not first:
         add_event(
             db,
@@ -373,6 +429,7 @@ def _sync_inventory(db: Session, *, device: Device, apps: list[AppReport], now: 
             removed=sorted(removed)[:50],
             updated=sorted(changed)[:50],
         )
+    return {"inventory_digest": inventory_digest, "app_count": len(reported)}
 
 
 def policy_generation(db: Session) -> int:
@@ -396,14 +453,19 @@ def bump_policy_generation(db: Session, *, now: datetime) -> int:
     return current + 1
 
 
-def sync_etag(db: Session, device: Device) -> str:
+def sync_etag(device: AgentDevice) -> str:
+    """Changes with the policy generation, the device's group and its privacy settings."""
     material = orjson.dumps(
-        [policy_generation(db), device.device_group, device.privacy], option=orjson.OPT_SORT_KEYS
+        [device.policy_generation, device.device_group, device.privacy],
+        option=orjson.OPT_SORT_KEYS,
     )
     return '"' + hashlib.sha256(material).hexdigest()[:32] + '"'
 
 
-def own_device(db: Session, device: Device) -> OwnDevice:
+def own_device(db: Session, device_id: str) -> OwnDevice:
+    device = db.get(Device, device_id)
+    if device is None:
+        raise Unauthorized("unknown device credential", code="bad_device_credential")
     alerts = db.scalars(
         select(Alert)
         .where(Alert.device_id == device.id, Alert.status.in_(ACTIVE))

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from openmtd.domain.enums import RiskLevel
 from openmtd.server.agent_api import service
 from openmtd.server.agent_api.schemas import (
     CheckInRequest,
@@ -24,16 +23,15 @@ from openmtd.server.errors import API_ERRORS, responses
 from openmtd.server.openapi import parse_body, schema_ref
 from openmtd.server.schemas_common import DeviceIdStr
 from openmtd.store.db import transaction
-from openmtd.store.models import Device
 
 router = APIRouter(prefix="/api/agent/v1", tags=["agent"], responses=API_ERRORS)
 
 
-def current_device(request: Request, db: Db) -> Device:
+def current_device(request: Request, db: Db) -> service.AgentDevice:
     return service.authenticate_device(db, bearer_token(request))
 
 
-ThisDevice = Annotated[Device, Depends(current_device)]
+ThisDevice = Annotated[service.AgentDevice, Depends(current_device)]
 
 _ERRORS = responses(401, 403, 413, 422)
 
@@ -93,9 +91,9 @@ async def check_in(device_id: DeviceIdStr, request: Request) -> Response:
             return CheckInResponse(
                 report_id=req.report_id,
                 duplicate=result.duplicate,
-                risk_level=RiskLevel(device.risk_level),
+                risk_level=result.risk_level,
                 alerts_raised=result.alerts_raised,
-                sync_etag=service.sync_etag(db, device),
+                sync_etag=service.sync_etag(device),
                 next_checkin_seconds=ctx.settings.checkin_interval_seconds,
             )
 
@@ -118,7 +116,7 @@ def sync(
 ) -> SyncResponse | Response:
     """Policy and indicators for this device; answers 304 when the ETag is unchanged."""
     service.require_own(device, device_id)
-    etag = service.sync_etag(db, device)
+    etag = service.sync_etag(device)
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
@@ -143,4 +141,4 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
 def own_device(device_id: DeviceIdStr, device: ThisDevice, db: Db) -> OwnDevice:
     """This device's own record: risk level and active alerts (what the agent shows its user)."""
     service.require_own(device, device_id)
-    return service.own_device(db, device)
+    return service.own_device(db, device.id)
