@@ -227,6 +227,19 @@ _AUTHENTICATE = select(
 ).where(Device.credential_digest == bindparam("digest"))
 _RECORD_REPORT = insert(CheckIn)
 _UPDATE_DEVICE = update(Device).where(Device.id == bindparam("device"))
+_STORED_APPS = select(
+    DeviceApp.identifier,
+    DeviceApp.version,
+    DeviceApp.name,
+    DeviceApp.install_source,
+    DeviceApp.sha256,
+    DeviceApp.signer_sha256,
+).where(DeviceApp.device_id == bindparam("device"))
+_DELETE_APPS = delete(DeviceApp).where(
+    DeviceApp.device_id == bindparam("device"),
+    DeviceApp.identifier.in_(bindparam("gone", expanding=True)),
+)
+_INSERT_APPS = insert(DeviceApp)
 
 
 def authenticate_device(db: Session, credential: str | None) -> AgentDevice:
@@ -373,37 +386,20 @@ def _sync_inventory(
     if inventory_digest == device.inventory_digest:
         return {}
     first = device.inventory_digest == ""
+    conn = db.connection()
     stored = (
-        {}
-        if first
-        else {
-            r[0]: tuple(r)
-            for r in db.execute(
-                select(
-                    DeviceApp.identifier,
-                    DeviceApp.version,
-                    DeviceApp.name,
-                    DeviceApp.install_source,
-                    DeviceApp.sha256,
-                    DeviceApp.signer_sha256,
-                ).where(DeviceApp.device_id == device.id)
-            )
-        }
+        {} if first else {r[0]: tuple(r) for r in conn.execute(_STORED_APPS, {"device": device.id})}
     )
     removed = [k for k in stored if k not in reported]
     changed = [k for k, row in reported.items() if k in stored and stored[k] != row]
     added = [k for k in reported if k not in stored]
     gone = removed + changed
     if gone:
-        db.execute(
-            delete(DeviceApp).where(
-                DeviceApp.device_id == device.id, DeviceApp.identifier.in_(gone)
-            )
-        )
+        conn.execute(_DELETE_APPS, {"device": device.id, "gone": gone})
     fresh = added + changed
     if fresh:
-        db.execute(
-            insert(DeviceApp),
+        conn.execute(
+            _INSERT_APPS,
             [
                 {
                     "device_id": device.id,
