@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from openmtd.domain.device import Detection
 from openmtd.domain.enums import (
-    AlertStatus,
     EnrollmentScenario,
     Platform,
     RiskLevel,
@@ -39,7 +38,12 @@ from openmtd.server.agent_api.schemas import (
     OwnDevice,
     PrivacyChoices,
 )
-from openmtd.server.alerts.service import ACTIVE, add_event, apply_detections
+from openmtd.server.alerts.service import (
+    ACTIVE,
+    add_event,
+    apply_detections,
+    resolve_device_alerts,
+)
 from openmtd.store.models import Alert, CheckIn, Device, DeviceApp, OnboardingToken, SyncGeneration
 
 POLICY_GENERATION = "policy"
@@ -76,7 +80,7 @@ class Enrolled:
 
 
 def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days: int) -> Enrolled:
-    check_scenario(req.scenario, req.platform)  # refuse an unsupported scenario by name first
+    spec = check_scenario(req.scenario, req.platform)  # an unsupported scenario: refused by name
     token = db.scalar(
         select(OnboardingToken).where(OnboardingToken.token_digest == digest(req.onboarding_token))
     )
@@ -96,7 +100,7 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
         revoked_at=token.revoked_at,
     )
     check_onboarding_token(state, platform=req.platform, scenario=req.scenario, now=now)
-    work_profile_active = (
+    work_profile_active = spec.requires_work_profile and (
         db.scalar(
             select(Device.id)
             .where(
@@ -134,6 +138,7 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
             Device.retired_at.is_(None),
         )
     ).all()
+    resolve_device_alerts(db, device_ids=[old.id for old in previous], now=now)
     for old in previous:
         old.retired_at = now
         add_event(
@@ -142,11 +147,6 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
             kind="enrollment",
             now=now,
             summary="retired: the same device enrolled again in this scenario",
-        )
-        db.execute(
-            update(Alert)
-            .where(Alert.device_id == old.id, Alert.status.in_(ACTIVE))
-            .values(status=AlertStatus.RESOLVED.value, resolved_at=now)
         )
 
     credential = new_secret(DEVICE_PREFIX)

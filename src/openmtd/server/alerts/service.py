@@ -251,7 +251,7 @@ def update_alert(
 
 
 def resolve_device_alerts(db: Session, *, device_ids: Iterable[str], now: datetime) -> int:
-    """Resolve every active alert of retired devices (used when a device is retired)."""
+    """Resolve every active alert of devices being retired (a re-enrollment replaces them)."""
     result = db.execute(
         update(Alert)
         .where(Alert.device_id.in_(list(device_ids)), Alert.status.in_(ACTIVE))
