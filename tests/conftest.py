@@ -80,12 +80,22 @@ def _sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'openmtd.db'}"
 
 
-_migrated: dict[str, Engine] = {}
+@pytest.fixture(scope="session")
+def _migrated(_postgres_url: str | None, _sqlite_url: str) -> Iterator[dict[str, Engine]]:
+    """One migrated engine per database for the session; disposed before the schema is dropped
+    (so no connection is left for the garbage collector to warn about)."""
+    engines: dict[str, Engine] = {}
+    yield engines
+    for engine in engines.values():
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(
-    request: pytest.FixtureRequest, _sqlite_url: str, _postgres_url: str | None
+    request: pytest.FixtureRequest,
+    _sqlite_url: str,
+    _postgres_url: str | None,
+    _migrated: dict[str, Engine],
 ) -> Iterator[str]:
     """A migrated, empty database on each backend."""
     if request.param == "postgresql":
@@ -126,8 +136,10 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, clock: FakeClock) -> Any:
-    return create_app(settings, clock=clock)
+def app(settings: Settings, clock: FakeClock) -> Iterator[Any]:
+    application = create_app(settings, clock=clock)
+    yield application
+    application.state.ctx.engine.dispose()
 
 
 @pytest.fixture

@@ -47,3 +47,8 @@ class Forbidden(OpenMTDError):
 class PayloadTooLarge(OpenMTDError):
     status = 413
     code = "payload_too_large"
+
+
+class TooManyRequests(OpenMTDError):
+    status = 429
+    code = "too_many_requests"

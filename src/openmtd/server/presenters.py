@@ -75,6 +75,7 @@ def device_summary(device: Device, rules: DeviceStateRules) -> DeviceSummary:
         last_seen_at=device.last_seen_at,
         enrolled_at=device.enrolled_at,
         app_count=device.app_count,
+        retired_at=device.retired_at,
     )
 
 

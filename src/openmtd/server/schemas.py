@@ -47,6 +47,10 @@ class DeviceSummary(BaseModel):
     last_seen_at: datetime
     enrolled_at: datetime
     app_count: int
+    retired_at: datetime | None = Field(
+        description="When the device was retired (lost, wiped, replaced or enrolled again); "
+        "a retired device's credential no longer works."
+    )
 
 
 class AppOut(BaseModel):
@@ -95,6 +99,16 @@ class DeviceDetail(DeviceSummary):
     apps: list[AppOut]
     alerts: list[AlertOut]
     timeline: list[EventOut]
+
+
+class DeviceRetire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[
+        str, StringConstraints(min_length=1, max_length=256, strip_whitespace=True)
+    ] = Field(
+        description="Why the device leaves the inventory (lost, wiped, replaced …); recorded "
+        "on its timeline and in the audit log."
+    )
 
 
 class AlertUpdate(BaseModel):

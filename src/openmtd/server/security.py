@@ -8,18 +8,19 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openmtd.domain.enums import Role
-from openmtd.domain.errors import Forbidden, Unauthorized
+from openmtd.domain.errors import Forbidden, TooManyRequests, Unauthorized
 from openmtd.enrollment.tokens import (
     API_PREFIX,
     SESSION_PREFIX,
     digest,
     new_secret,
 )
-from openmtd.store.models import ApiToken, ConsoleSession, User
+from openmtd.server.audit import service as audit
+from openmtd.store.models import ApiToken, AuditEntry, ConsoleSession, User
 
 SESSION_COOKIE = "openmtd_session"
 _hasher = PasswordHasher()
@@ -62,6 +63,54 @@ def verify_password(db: Session, username: str, password: str) -> User:
         raise Unauthorized("wrong username or password", code="bad_credentials") from None
     if user is None or user.disabled_at is not None:
         raise Unauthorized("wrong username or password", code="bad_credentials")
+    return user
+
+
+# Failed console sign-ins for one username within the window before further attempts are
+# refused (counted from the audit log, so every server instance sees the same count).
+MAX_FAILED_SIGN_INS = 20
+SIGN_IN_WINDOW = timedelta(minutes=15)
+
+
+def sign_in(db: Session, username: str, password: str, *, now: datetime, client: str) -> User:
+    """Check a console sign-in; failures and successes are written to the audit log."""
+    since = now - SIGN_IN_WINDOW
+    failures = (
+        db.scalar(
+            select(func.count(AuditEntry.id)).where(
+                AuditEntry.action == "auth.sign_in_failed",
+                AuditEntry.target == f"user:{username}",
+                AuditEntry.at >= since,
+            )
+        )
+        or 0
+    )
+    if failures >= MAX_FAILED_SIGN_INS:
+        raise TooManyRequests(
+            f"too many failed sign-ins for {username!r}; try again in "
+            f"{int(SIGN_IN_WINDOW.total_seconds() // 60)} minutes",
+            code="sign_in_throttled",
+        )
+    try:
+        user = verify_password(db, username, password)
+    except Unauthorized:
+        audit.record(
+            db,
+            actor=username or "-",
+            action="auth.sign_in_failed",
+            target=f"user:{username}",
+            now=now,
+            client=client,
+        )
+        raise
+    audit.record(
+        db,
+        actor=username,
+        action="auth.sign_in",
+        target=f"user:{username}",
+        now=now,
+        client=client,
+    )
     return user
 
 

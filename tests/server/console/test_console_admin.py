@@ -313,12 +313,12 @@ def test_audit_log_paginates(api: Api) -> None:
             )
     admin = signed_in(api.app, api.clock, "admin")
     first = admin.get("/console/audit").text
-    assert "1–50 of 61 entries" in first  # 60 + the creation of the signed-in admin
+    assert "1–50 of 62 entries" in first  # 60 + the signed-in admin's creation and sign-in
     assert "user.create" in first
-    assert "thing:59<" in first and "thing:11<" in first and "thing:10<" not in first
+    assert "thing:59<" in first and "thing:12<" in first and "thing:11<" not in first
     assert '{"a": [1, 2]}' in first
     assert 'href="/console/audit?page=2"' in first
     second = admin.get("/console/audit?page=2").text
-    assert "51–61 of 61 entries" in second
-    assert "thing:10<" in second and "thing:0<" in second
+    assert "51–62 of 62 entries" in second
+    assert "thing:11<" in second and "thing:0<" in second
     assert 'href="/console/audit"' in second  # back to page 1

@@ -97,6 +97,7 @@ def test_admin_forms_refuse_lower_roles(api: Api, role: str) -> None:
         "/console/users": {"username": "mallory", "password": "x" * 20, "role": "admin"},
         "/console/users/1/disable": {},
         "/console/onboarding/tokens/1/revoke": {},
+        "/console/devices/00000000-0000-0000-0000-000000000000/retire": {"reason": "lost"},
     }
     for path, data in posts.items():
         r = browser.post(path, data)
@@ -108,7 +109,7 @@ def test_admin_forms_refuse_lower_roles(api: Api, role: str) -> None:
 
 def _every_form(api: Api, admin: Browser) -> dict[str, dict[str, str]]:
     """One valid submission of each console form (all but login, tested on its own)."""
-    _device, alert_id = _alert(api)
+    device, alert_id = _alert(api)
     token_id = api.client.post(
         "/api/onboarding/tokens", json={"name": "t"}, headers=api.headers("admin")
     ).json()["id"]
@@ -120,6 +121,7 @@ def _every_form(api: Api, admin: Browser) -> dict[str, dict[str, str]]:
     api_token_id = int(created.text.split('action="/console/api-tokens/')[1].split("/")[0])
     return {
         f"/console/alerts/{alert_id}": {"status": "Resolved"},
+        f"/console/devices/{device['device_id']}/retire": {"reason": "lost"},
         "/console/onboarding/tokens": {"name": "csrf-test"},
         f"/console/onboarding/tokens/{token_id}/revoke": {},
         "/console/onboarding/managed-config": {

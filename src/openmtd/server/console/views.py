@@ -26,7 +26,7 @@ from openmtd.domain.enums import (
     Role,
     Severity,
 )
-from openmtd.domain.errors import NotFound, OpenMTDError, Unauthorized
+from openmtd.domain.errors import NotFound, OpenMTDError, TooManyRequests, Unauthorized
 from openmtd.enrollment.scenarios import SCENARIOS, ScenarioSpec, supported_scenarios
 from openmtd.server import presenters
 from openmtd.server.alerts import service as alerts_service
@@ -68,6 +68,7 @@ from openmtd.server.onboarding import service as onboarding_service
 from openmtd.server.schemas import (
     AlertUpdate,
     ApiTokenCreate,
+    DeviceRetire,
     ManagedConfigRequest,
     OnboardingTokenCreate,
     UserCreate,
@@ -77,7 +78,7 @@ from openmtd.server.security import (
     Principal,
     close_session,
     open_session,
-    verify_password,
+    sign_in,
 )
 from openmtd.server.users import service as users_service
 from openmtd.store.models import ApiToken
@@ -173,7 +174,12 @@ def login(
         password = field("password")
         if len(password) > 1024:
             raise Unauthorized("wrong username or password")
-        user = verify_password(db, username, password)
+        client = request.client.host if request.client else "-"
+        user = sign_in(db, username, password, now=now, client=client)
+    except TooManyRequests as e:
+        return _login_page(
+            request, ctx, next_path=target, username=username, status=429, error=e.message + "."
+        )
     except Unauthorized:
         return _login_page(
             request,
@@ -408,6 +414,20 @@ def device_page(
         timeline=[presenters.event_out(e) for e in devices_service.device_timeline(db, device.id)],
         max_risk=rules.max_risk,
     )
+
+
+@router.post("/console/devices/{device_id}/retire")
+def retire_device(
+    device_id: Annotated[str, Path(max_length=64)], posted: AdminPost, db: Db, now: Now
+) -> Response:
+    try:
+        body = DeviceRetire(reason=posted.text("reason", max_length=1024))
+    except ValidationError as e:
+        raise invalid(e, {"reason": "Reason"}) from e
+    device = devices_service.retire_device(
+        db, device_id=device_id, actor=posted.principal.username, now=now, reason=body.reason
+    )
+    return _see_other(f"/console/devices/{device.id}?msg=device-retired")
 
 
 # --- alerts -----------------------------------------------------------------------------------

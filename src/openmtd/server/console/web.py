@@ -187,6 +187,7 @@ NAV: tuple[tuple[str, str, str, Role], ...] = (
 FLASH = {
     "alert-updated": "Alert updated.",
     "alert-unchanged": "Nothing to change: the alert already had those values.",
+    "device-retired": "Device retired; its active alerts are resolved and its credential refused.",
     "token-revoked": "Onboarding token revoked.",
     "user-created": "User created.",
     "user-disabled": "User disabled; their sessions and API tokens no longer work.",

@@ -7,13 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from openmtd.domain.enums import EnrollmentScenario, Platform, RiskLevel
-from openmtd.domain.errors import NotFound
+from openmtd.domain.errors import Conflict, NotFound
 from openmtd.engines.risk import is_at_or_under
-from openmtd.server.alerts.service import ACTIVE
+from openmtd.server.alerts.service import (
+    ACTIVE,
+    add_event,
+    recompute_risk,
+    resolve_device_alerts,
+)
+from openmtd.server.audit import service as audit
 from openmtd.store.models import Alert, Device, DeviceApp, DeviceEvent
 
 
@@ -137,6 +143,50 @@ def get_device(db: Session, device_id: str) -> Device:
     device = db.get(Device, device_id)
     if device is None:
         raise NotFound(f"device {device_id} does not exist")
+    return device
+
+
+def retire_device(db: Session, *, device_id: str, actor: str, now: datetime, reason: str) -> Device:
+    """Take a lost, wiped or replaced device out of the inventory, keeping its history.
+
+    Its active alerts are resolved (so its risk no longer counts), its credential stops working
+    (the agent API refuses a retired device), and lists hide it unless asked to include retired
+    devices. The device row, its alerts and timeline stay.
+    """
+    device = get_device(db, device_id)
+    already = Conflict(f"device {device_id} is already retired", code="already_retired")
+    if device.retired_at is not None:
+        raise already
+    # Conditional on "not retired yet", so that of two concurrent retirements one wins and the
+    # other gets the 409 (PostgreSQL re-checks the condition once the first one commits).
+    changed = db.execute(
+        update(Device)
+        .where(Device.id == device_id, Device.retired_at.is_(None))
+        .values(retired_at=now)
+    )
+    if int(getattr(changed, "rowcount", 0) or 0) != 1:
+        raise already
+    resolved = resolve_device_alerts(db, device_ids=[device_id], now=now)
+    recompute_risk(db, device_id=device_id, now=now)
+    add_event(
+        db,
+        device_id=device_id,
+        kind="enrollment",
+        now=now,
+        summary=f"retired by {actor}: {reason}",
+        actor=actor,
+        reason=reason,
+        alerts_resolved=resolved,
+    )
+    audit.record(
+        db,
+        actor=actor,
+        action="device.retire",
+        target=f"device:{device_id}",
+        now=now,
+        reason=reason,
+        alerts_resolved=resolved,
+    )
     return device
 
 

@@ -6,16 +6,24 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from openmtd.domain.enums import EnrollmentScenario, Platform, RiskLevel
 from openmtd.domain.errors import InvalidInput
 from openmtd.server import presenters
-from openmtd.server.deps import Ctx, Db, Now, ReadOnly
+from openmtd.server.deps import Admin, Ctx, Db, Now, ReadOnly
 from openmtd.server.devices import service
 from openmtd.server.devices.service import DeviceFilters, DeviceStateRules
 from openmtd.server.errors import API_ERRORS, responses
-from openmtd.server.schemas import DeviceDetail, DeviceSummary, FleetSummaryOut, Page
+from openmtd.server.schemas import (
+    DeviceDetail,
+    DeviceRetire,
+    DeviceSummary,
+    FleetSummaryOut,
+    Page,
+)
 from openmtd.server.schemas_common import DeviceIdStr
+from openmtd.store.models import Device
 
 router = APIRouter(prefix="/api/devices", tags=["devices"], responses=API_ERRORS)
 
@@ -58,6 +66,9 @@ def list_devices(
     seen_after: datetime | None = None,
     seen_before: datetime | None = None,
     q: Annotated[str | None, Query(max_length=128, description="search text")] = None,
+    include_retired: Annotated[
+        bool, Query(description="also list retired devices (hidden by default)")
+    ] = False,
     sort: Annotated[str, Query(pattern="^(last_seen|name|enrolled)$")] = "last_seen",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -75,6 +86,7 @@ def list_devices(
         seen_after=_as_utc(seen_after, "seen_after"),
         seen_before=_as_utc(seen_before, "seen_before"),
         search=q,
+        include_retired=include_retired,
     )
     rows, total = service.list_devices(
         db, filters=filters, rules=rules, limit=limit, offset=offset, sort=sort
@@ -108,8 +120,29 @@ def fleet_summary(_p: ReadOnly, db: Db, ctx: Ctx, now: Now) -> FleetSummaryOut:
 )
 def get_device(device_id: DeviceIdStr, _p: ReadOnly, db: Db, ctx: Ctx, now: Now) -> DeviceDetail:
     """One device: facts, apps, alerts, compliance reasons and timeline."""
-    device = service.get_device(db, device_id)
-    rules = state_rules(ctx, now)
+    return _detail(db, service.get_device(db, device_id), state_rules(ctx, now))
+
+
+@router.post(
+    "/{device_id}/retire",
+    response_model=DeviceDetail,
+    responses=responses(401, 403, 404, _409="the device is already retired"),
+)
+def retire_device(
+    device_id: DeviceIdStr, body: DeviceRetire, p: Admin, db: Db, ctx: Ctx, now: Now
+) -> DeviceDetail:
+    """Retire a lost, wiped or replaced device (admin).
+
+    Its active alerts are resolved, its credential stops working and it leaves the default
+    inventory lists; its record, alerts and timeline are kept (list with include_retired=true).
+    """
+    device = service.retire_device(
+        db, device_id=device_id, actor=p.username, now=now, reason=body.reason
+    )
+    return _detail(db, device, state_rules(ctx, now))
+
+
+def _detail(db: Session, device: Device, rules: DeviceStateRules) -> DeviceDetail:
     summary = presenters.device_summary(device, rules)
     return DeviceDetail(
         **summary.model_dump(),
