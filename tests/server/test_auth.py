@@ -19,12 +19,13 @@ from openmtd.store.models import ApiToken, ConsoleSession, User
 _ = fast_passwords  # autouse
 
 # Routes that only an admin may call, by the issue: users, onboarding tokens, audit,
-# managed configuration.
+# managed configuration; and retiring a device.
 ADMIN_ONLY_PREFIXES = (
     "/api/users",
     "/api/onboarding/tokens",
     "/api/audit",
     "/api/onboarding/managed-config",
+    "/api/devices/{device_id}/retire",
 )
 EXPECTED_ADMIN_ONLY = {
     ("GET", "/api/users"),
@@ -35,6 +36,7 @@ EXPECTED_ADMIN_ONLY = {
     ("POST", "/api/onboarding/tokens/{token_id}/revoke"),
     ("GET", "/api/audit"),
     ("POST", "/api/onboarding/managed-config"),
+    ("POST", "/api/devices/{device_id}/retire"),
 }
 ANALYST_ONLY = {("PATCH", "/api/alerts/{alert_id}")}
 PUBLIC: set[tuple[str, str]] = set()  # no console /api route is public

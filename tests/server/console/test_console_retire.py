@@ -131,3 +131,22 @@ def test_an_unknown_device_is_a_404_page(api: Api) -> None:
     r = admin.post("/console/devices/00000000-0000-0000-0000-000000000000/retire", {"reason": "x"})
     assert r.status_code == 404
     assert r.headers["content-type"].startswith("text/html")
+
+
+def test_device_list_hides_retired_devices_unless_asked(api: Api) -> None:
+    kept = api.enroll(
+        "android-cobo", device={"model": "Pixel 8", "os_version": "15", "name": "kept-phone"}
+    )
+    gone = api.enroll(
+        "ios-supervised", device={"model": "iPhone 15", "os_version": "18.3", "name": "gone-phone"}
+    )
+    r = api.client.post(
+        f"/api/devices/{gone['device_id']}/retire", json={"reason": "lost"}, headers=api.headers()
+    )
+    assert r.status_code == 200, r.text
+    admin = signed_in(api.app, api.clock, "admin")
+    default = admin.get("/console/devices").text
+    assert "kept-phone" in default and "gone-phone" not in default
+    shown = admin.get("/console/devices?retired=include").text
+    assert "kept-phone" in shown and "gone-phone" in shown and "Retired 2026-" in shown
+    assert kept["device_id"] != gone["device_id"]

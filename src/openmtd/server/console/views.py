@@ -314,6 +314,7 @@ _DEVICE_PARAMS = {
     "risk": 16,
     "compliant": 5,
     "unresponsive": 5,
+    "retired": 8,
     "tag": 64,
     "group": 128,
     "sort": 16,
@@ -328,6 +329,7 @@ def devices(request: Request, p: Viewer, db: Db, ctx: Ctx, now: Now) -> Response
     risk = enum_or_none(RiskLevel, raw["risk"])
     compliant = bool_or_none(raw["compliant"])
     unresponsive = bool_or_none(raw["unresponsive"])
+    include_retired = raw["retired"] == "include"
     sort = raw["sort"] if raw["sort"] in devices_service.SORTS else "last_seen"
     # Only the filters that are in force stay in links (pagination, sorting).
     params = {
@@ -337,6 +339,7 @@ def devices(request: Request, p: Viewer, db: Db, ctx: Ctx, now: Now) -> Response
         "risk": risk.value if risk else "",
         "compliant": "" if compliant is None else str(compliant).lower(),
         "unresponsive": "" if unresponsive is None else str(unresponsive).lower(),
+        "retired": "include" if include_retired else "",
         "tag": raw["tag"],
         "group": raw["group"],
         "sort": "" if sort == "last_seen" else sort,
@@ -352,6 +355,7 @@ def devices(request: Request, p: Viewer, db: Db, ctx: Ctx, now: Now) -> Response
         compliant=compliant,
         unresponsive=unresponsive,
         search=raw["q"] or None,
+        include_retired=include_retired,
     )
     page = page_number(request.query_params.get("page"))
     rows, total = devices_service.list_devices(
