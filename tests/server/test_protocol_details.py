@@ -51,3 +51,25 @@ def test_openapi_documents_the_error_envelope_not_fastapis_default(api: Api) -> 
                 if status.startswith(("4", "5")):
                     ref = response["content"]["application/json"]["schema"]["$ref"]
                     assert ref.endswith("/ErrorEnvelope"), (method, path, status)
+
+
+def test_sync_etag_follows_the_agent_policy_settings(api: Api, settings: Any, clock: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from openmtd.server.app import create_app
+
+    device = api.enroll("ios-supervised")
+    before = _sync(api, device, None)
+    assert before.json()["policy"]["checkin_interval_seconds"] == 900
+    changed = create_app(settings.model_copy(update={"checkin_interval_seconds": 60}), clock=clock)
+    with TestClient(changed) as client:
+        r = client.get(
+            f"/api/agent/v1/devices/{device['device_id']}/sync",
+            headers={
+                "Authorization": f"Bearer {device['device_credential']}",
+                "If-None-Match": before.headers["ETag"],
+            },
+        )
+    assert r.status_code == 200, "a new check-in interval must reach agents holding the old ETag"
+    assert r.json()["checkin_interval_seconds"] == 60
+    assert r.headers["ETag"] != before.headers["ETag"]

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from openmtd.config import Settings
 from openmtd.domain.device import Detection
 from openmtd.domain.enums import (
     EnrollmentScenario,
@@ -449,10 +450,18 @@ def bump_policy_generation(db: Session, *, now: datetime) -> int:
     return current + 1
 
 
-def sync_etag(device: AgentDevice) -> str:
-    """Changes with the policy generation, the device's group and its privacy settings."""
+def agent_policy(settings: Settings) -> dict[str, int]:
+    """The server settings every agent follows (part of the sync payload and its ETag)."""
+    return {
+        "checkin_interval_seconds": settings.checkin_interval_seconds,
+        "unresponsive_days": settings.unresponsive_days,
+    }
+
+
+def sync_etag(device: AgentDevice, policy: dict[str, int]) -> str:
+    """Changes with the policy generation, the agent policy, the group and privacy settings."""
     material = orjson.dumps(
-        [device.policy_generation, device.device_group, device.privacy],
+        [device.policy_generation, policy, device.device_group, device.privacy],
         option=orjson.OPT_SORT_KEYS,
     )
     return '"' + hashlib.sha256(material).hexdigest()[:32] + '"'

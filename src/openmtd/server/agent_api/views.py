@@ -93,7 +93,7 @@ async def check_in(device_id: DeviceIdStr, request: Request) -> Response:
                 duplicate=result.duplicate,
                 risk_level=result.risk_level,
                 alerts_raised=result.alerts_raised,
-                sync_etag=service.sync_etag(device),
+                sync_etag=service.sync_etag(device, service.agent_policy(ctx.settings)),
                 next_checkin_seconds=ctx.settings.checkin_interval_seconds,
             )
 
@@ -116,7 +116,8 @@ def sync(
 ) -> SyncResponse | Response:
     """Policy and indicators for this device; answers 304 when the ETag is unchanged."""
     service.require_own(device, device_id)
-    etag = service.sync_etag(device)
+    policy = service.agent_policy(ctx.settings)
+    etag = service.sync_etag(device, policy)
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
@@ -124,9 +125,9 @@ def sync(
         etag=etag,
         device_id=device.id,
         device_group=device.device_group,
-        checkin_interval_seconds=ctx.settings.checkin_interval_seconds,
+        checkin_interval_seconds=policy["checkin_interval_seconds"],
         privacy={k: bool(v) for k, v in device.privacy.items()},
-        policy={"unresponsive_days": ctx.settings.unresponsive_days},
+        policy=dict(policy),
         indicators=[],
     )
 
