@@ -5,9 +5,10 @@ server), creates an onboarding token, then drives the agent protocol from client
 
 1. enroll every device;
 2. first check-in of every device with its full app inventory (80 apps by default);
-3. steady-state check-ins (same inventory again: the common case, when nothing changed).
+3. steady-state check-ins (same inventory again: the common case, when nothing changed);
+4. policy sync with the ETag of the last check-in (unchanged: answered 304).
 
-Reports check-ins/s, p50/p99 latency per phase and the database size, for each backend.
+Reports requests/s, p50/p99 latency per phase and the database size, for each backend.
 The load generator runs on the same 2 cores as the server, so the figures are a floor.
 
     python bench/checkin.py                 # 10,000 devices, both backends
@@ -33,6 +34,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+PHASES = ("enroll", "first", "steady", "sync")
 POSTGRES_BASE = os.environ.get(
     "OPENMTD_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -120,14 +122,18 @@ def device_bodies(count: int, apps: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-def _post(
-    conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]
+def _send(
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
 ) -> tuple[int, bytes, float]:
-    """POST on a keep-alive connection; reconnects once if the server closed it while idle."""
+    """One request on a keep-alive connection; reconnects once if the server closed it."""
     t0 = time.perf_counter()
     for attempt in (1, 2):
         try:
-            conn.request("POST", path, body=body, headers=headers)
+            conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
             break
@@ -164,20 +170,23 @@ def _worker(
     Every phase starts on a barrier shared by all client threads of all processes, and request
     bodies are serialized before it, so the timed loop only sends and receives.
     """
-    results: dict[str, list[float]] = {"enroll": [], "first": [], "steady": []}
+    results: dict[str, list[float]] = {p: [] for p in PHASES}
     errors: list[str] = []
     lock = threading.Lock()
-    phase_ends: dict[str, list[float]] = {"enroll": [], "first": [], "steady": []}
+    phase_ends: dict[str, list[float]] = {p: [] for p in PHASES}
     phase_starts: dict[str, float] = {}
 
     def run(chunk: list[dict[str, Any]]) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         json_h = {"Content-Type": "application/json"}
         mine: list[tuple[str, str, dict[str, Any]]] = []
-        for phase in ("enroll", "first", "steady"):
+        etags: dict[str, str] = {}
+        for phase in PHASES:
+            requests: list[tuple[str, str, bytes | None, dict[str, str]]]
             if phase == "enroll":
                 requests = [
                     (
+                        "POST",
                         "/api/agent/v1/enroll",
                         json.dumps(
                             {
@@ -192,9 +201,20 @@ def _worker(
                     )
                     for d in chunk
                 ]
+            elif phase == "sync":
+                requests = [
+                    (
+                        "GET",
+                        f"/api/agent/v1/devices/{device_id}/sync",
+                        None,
+                        {"Authorization": f"Bearer {cred}", "If-None-Match": etags[device_id]},
+                    )
+                    for device_id, cred, _d in mine
+                ]
             else:
                 requests = [
                     (
+                        "POST",
                         f"/api/agent/v1/devices/{device_id}/checkins",
                         _checkin_body(d),
                         {**json_h, "Authorization": f"Bearer {cred}"},
@@ -205,21 +225,22 @@ def _worker(
             with lock:
                 phase_starts.setdefault(phase, time.perf_counter())
             lat = []
-            for n, ((path, body, headers), d) in enumerate(zip(requests, chunk, strict=False)):
+            for n, ((method, path, body, headers), d) in enumerate(
+                zip(requests, chunk, strict=False)
+            ):
                 if n % per_connection == 0:
                     # Devices do not share connections: a fresh one every few requests also
                     # lets the kernel spread connections over the server's workers.
                     conn.close()
-                status, data, dt = _post(conn, path, body, headers)
+                status, data, dt = _send(conn, method, path, body, headers)
                 lat.append(dt)
-                if phase == "enroll":
-                    if status == 201:
-                        r = json.loads(data)
-                        mine.append((r["device_id"], r["device_credential"], d))
-                        continue
-                elif status == 200:
-                    continue
-                errors.append(f"{phase} {status} {data[:200]!r}")
+                if phase == "enroll" and status == 201:
+                    r = json.loads(data)
+                    mine.append((r["device_id"], r["device_credential"], d))
+                elif phase == "steady" and status == 200:
+                    etags[path.split("/")[-2]] = json.loads(data)["sync_etag"]
+                elif not (phase == "first" and status == 200 or phase == "sync" and status == 304):
+                    errors.append(f"{phase} {status} {data[:200]!r}")
             with lock:
                 results[phase].extend(lat)
                 phase_ends[phase].append(time.perf_counter())
@@ -311,7 +332,7 @@ def run_backend(
         outs = [queue.get(timeout=3600) for _ in clients]
         for c in clients:
             c.join()
-        lat: dict[str, list[float]] = {"enroll": [], "first": [], "steady": []}
+        lat: dict[str, list[float]] = {p: [] for p in PHASES}
         for o in outs:
             for k in lat:
                 lat[k].extend(o["latencies"][k])
@@ -443,7 +464,7 @@ def print_backend(r: dict[str, Any]) -> None:
         f"{r['server_workers']} server workers, {r['client_processes']}x"
         f"{r['client_threads']} client connections, errors {r['errors']}"
     )
-    for phase in ("enroll", "first", "steady"):
+    for phase in PHASES:
         p = r[phase]
         print(
             f"  {phase:7s} {p['per_second']:8.1f}/s  p50 {p['p50_ms']:7.2f} ms  "
