@@ -429,25 +429,20 @@ def _sync_inventory(
     return {"inventory_digest": inventory_digest, "app_count": len(reported)}
 
 
-def policy_generation(db: Session) -> int:
-    value = db.scalar(
-        select(SyncGeneration.generation).where(SyncGeneration.name == POLICY_GENERATION)
-    )
-    return int(value or 0)
-
-
 def bump_policy_generation(db: Session, *, now: datetime) -> int:
-    """Every agent's next sync sees a new ETag and downloads the new policy."""
-    current = policy_generation(db)
-    if current == 0 and db.get(SyncGeneration, POLICY_GENERATION) is None:
-        db.add(SyncGeneration(name=POLICY_GENERATION, generation=1, updated_at=now))
-        return 1
-    db.execute(
+    """Every agent's next sync sees a new ETag and downloads the new policy; returns the new
+    generation (agents read it with their authentication, see _AUTHENTICATE)."""
+    bumped = db.execute(
         update(SyncGeneration)
         .where(SyncGeneration.name == POLICY_GENERATION)
         .values(generation=SyncGeneration.generation + 1, updated_at=now)
     )
-    return current + 1
+    if not getattr(bumped, "rowcount", 0):
+        db.add(SyncGeneration(name=POLICY_GENERATION, generation=1, updated_at=now))
+        return 1
+    return db.scalars(
+        select(SyncGeneration.generation).where(SyncGeneration.name == POLICY_GENERATION)
+    ).one()
 
 
 def agent_policy(settings: Settings) -> dict[str, int]:

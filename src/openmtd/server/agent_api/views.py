@@ -126,7 +126,7 @@ def sync(
         device_id=device.id,
         device_group=device.device_group,
         checkin_interval_seconds=policy["checkin_interval_seconds"],
-        privacy={k: bool(v) for k, v in device.privacy.items()},
+        privacy=device.privacy,
         policy=dict(policy),
         indicators=[],
     )
