@@ -1,0 +1,1 @@
+"""Web protection engines: canonical URLs, indicator matching and lookalike heuristics."""

@@ -1,0 +1,371 @@
+"""Web verdicts: indicators compiled into layers, looked up per URL, host or IP, explained.
+
+Semantics (the reference product's, see PRODUCT.md):
+- a domain indicator covers the domain and every subdomain;
+- a URL indicator ``host/path`` covers that host and its subdomains (a Safe Browsing host-suffix
+  expression) and every resource under the path; one with a query matches that query exactly;
+- an IP indicator is one address or a CIDR network;
+- the most specific match decides: the longer host expression, then the longer path (for IPs:
+  an exact URL on that IP, then the longest network prefix);
+- on the same specificity Allow > Audit > Warn > Block;
+- expired indicators, and indicators scoped to device groups the device is not in, do not match;
+- the pilot's test target smartscreentestratings2.net is always blocked as phishing (builtin:
+  no indicator can allow it);
+- the lookalike heuristics speak only when no indicator matched; the most severe one decides.
+
+An index is immutable. It is made of layers (one per feed, one for the custom indicators) so that
+a change rebuilds one layer, not millions of entries.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from openmtd.domain.enums import Severity
+from openmtd.domain.web import (
+    Indicator,
+    IndicatorAction,
+    IndicatorMeta,
+    IndicatorType,
+    MatchKind,
+    WebMatch,
+    WebVerdict,
+)
+from openmtd.engines.web.canonical import (
+    CanonicalUrl,
+    InvalidUrl,
+    canonical_host,
+    canonicalize,
+)
+from openmtd.engines.web.hosttable import HostTable
+from openmtd.engines.web.lookalike import LookalikeDetector
+
+PILOT_TEST_TARGET = "smartscreentestratings2.net"
+PILOT_TEST_META = IndicatorMeta(
+    kind=MatchKind.BUILTIN,
+    source="pilot-test-target",
+    action=IndicatorAction.BLOCK,
+    severity=Severity.INFORMATIONAL,
+    title="Phishing test page",
+    description="The reference product's anti-phishing test target; openmtd always blocks it.",
+    recommended_actions="Nothing to do: this proves web protection works on the device.",
+    category="Phishing",
+)
+
+_IPV4_BITS = 32
+_IPV6_BITS = 128
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    meta: IndicatorMeta
+    type: IndicatorType
+    expression: str
+    specificity: tuple[int, int]
+
+
+def _path_covers(prefix: str, query: str | None, path: str, url_query: str | None) -> bool:
+    if query is not None:
+        return path == prefix and url_query == query
+    if path == prefix or prefix == "/":
+        return True
+    if prefix.endswith("/"):
+        return path.startswith(prefix)
+    return path.startswith(prefix + "/")
+
+
+class IndexLayer:
+    """The indicators of one source (a feed, or the custom indicators), compiled."""
+
+    __slots__ = ("_domains", "_ip_exact", "_ip_nets", "_metas", "_url_hosts", "count", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+        self._metas: list[IndicatorMeta] = []
+        self._domains = HostTable()
+        # host -> ((path, query, meta index), ...)
+        self._url_hosts: dict[str, tuple[tuple[str, str | None, int], ...]] = {}
+        self._ip_exact: dict[str, tuple[int, ...]] = {}
+        # (version, prefix length) -> {network address as int: meta indexes}
+        self._ip_nets: dict[tuple[int, int], dict[int, tuple[int, ...]]] = {}
+
+    @classmethod
+    def build(cls, name: str, indicators: Iterable[Indicator]) -> IndexLayer:
+        layer = cls(name)
+        meta_ids: dict[IndicatorMeta, int] = {}
+        domains: list[tuple[str, int]] = []
+        urls: dict[str, list[tuple[str, str | None, int]]] = {}
+        for ind in indicators:
+            m = meta_ids.get(ind.meta)
+            if m is None:
+                m = meta_ids[ind.meta] = len(layer._metas)
+                layer._metas.append(ind.meta)
+            layer.count += 1
+            if ind.type is IndicatorType.DOMAIN and not _looks_like_ip(ind.value):
+                domains.append((ind.value, m))
+            elif ind.type is IndicatorType.URL:
+                host, _, rest = ind.value.partition("/")
+                path, sep, query = ("/" + rest).partition("?")
+                urls.setdefault(host, []).append((path, query if sep else None, m))
+            else:
+                layer._add_ip(ind.value, m)
+        layer._domains = HostTable.build(domains)
+        layer._url_hosts = {h: tuple(v) for h, v in urls.items()}
+        return layer
+
+    def _add_ip(self, value: str, meta: int) -> None:
+        if "/" not in value:
+            self._ip_exact[value] = (*self._ip_exact.get(value, ()), meta)
+            return
+        net = ipaddress.ip_network(value, strict=False)
+        bucket = self._ip_nets.setdefault((net.version, net.prefixlen), {})
+        key = int(net.network_address)
+        bucket[key] = (*bucket.get(key, ()), meta)
+
+    @property
+    def nbytes(self) -> int:
+        """The host table's arrays (the bulk of a big feed's memory)."""
+        return self._domains.nbytes
+
+    def match_host(self, host: str, out: list[_Candidate]) -> None:
+        """Domain indicators on the host or any parent domain (not the bare top-level label:
+        a domain indicator always has a dot). The table probe is inlined: this loop is the
+        hottest code of web protection."""
+        table = self._domains
+        keys = table.keys
+        mask = table.mask
+        name = host
+        while True:
+            dot = name.find(".")
+            if dot < 0:
+                return
+            key = hash(name) or 1
+            i = key & mask
+            while True:
+                slot = keys[i]
+                if slot == key:
+                    spec = (len(name), 0)
+                    out.extend(
+                        _Candidate(self._metas[m], IndicatorType.DOMAIN, name, spec)
+                        for m in table.values(table.value_at(i))
+                    )
+                    break
+                if slot == 0:
+                    break
+                i = (i + 1) & mask
+            name = name[dot + 1 :]
+
+    def match_url(self, host: str, path: str, query: str | None, out: list[_Candidate]) -> None:
+        """URL indicators whose host expression is the host or a parent, and whose path covers."""
+        if not self._url_hosts:
+            return
+        name = host
+        while True:
+            entries = self._url_hosts.get(name)
+            if entries is not None:
+                out.extend(
+                    _url_candidate(self._metas[m], name, prefix, q)
+                    for prefix, q, m in entries
+                    if _path_covers(prefix, q, path, query)
+                )
+            dot = name.find(".")
+            if dot < 0:
+                return
+            name = name[dot + 1 :]
+
+    def match_ip(
+        self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, out: list[_Candidate]
+    ) -> None:
+        text = str(ip)
+        bits = _IPV4_BITS if ip.version == 4 else _IPV6_BITS
+        out.extend(
+            _Candidate(self._metas[m], IndicatorType.IP, text, (bits, 0))
+            for m in self._ip_exact.get(text, ())
+        )
+        if not self._ip_nets:
+            return
+        value = int(ip)
+        for (version, prefix), bucket in self._ip_nets.items():
+            if version != ip.version:
+                continue
+            key = (value >> (bits - prefix)) << (bits - prefix) if prefix else 0
+            hits = bucket.get(key, ())
+            if hits:
+                expression = f"{_ip_from(key, version)}/{prefix}"
+                out.extend(
+                    _Candidate(self._metas[m], IndicatorType.IP, expression, (prefix, 0))
+                    for m in hits
+                )
+
+
+def _url_candidate(meta: IndicatorMeta, host: str, prefix: str, query: str | None) -> _Candidate:
+    expression = host + prefix + (f"?{query}" if query is not None else "")
+    spec = (len(host), len(prefix) + (len(query) + 1 if query is not None else 0))
+    return _Candidate(meta, IndicatorType.URL, expression, spec)
+
+
+def _ip_from(value: int, version: int) -> str:
+    if version == 4:
+        return str(ipaddress.IPv4Address(value))
+    return str(ipaddress.IPv6Address(value))
+
+
+def _looks_like_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _reason(c: _Candidate) -> str:
+    meta = c.meta
+    label = f" ({meta.title})" if meta.title else ""
+    if meta.kind is MatchKind.INDICATOR:
+        return f"custom {c.type.value} indicator {meta.source} on {c.expression}{label}"
+    if meta.kind is MatchKind.FEED:
+        return f"feed '{meta.source}' lists {c.type.value} {c.expression}{label}"
+    return f"{meta.title or meta.source}: {c.expression} is {meta.description or 'listed'}"
+
+
+def _as_match(c: _Candidate) -> WebMatch:
+    return WebMatch(meta=c.meta, indicator_type=c.type, expression=c.expression, reason=_reason(c))
+
+
+def _pilot_match(host: str) -> WebMatch | None:
+    if host == PILOT_TEST_TARGET or host.endswith("." + PILOT_TEST_TARGET):
+        return WebMatch(
+            meta=PILOT_TEST_META,
+            indicator_type=IndicatorType.DOMAIN,
+            expression=PILOT_TEST_TARGET,
+            reason=f"builtin: {PILOT_TEST_TARGET} is the anti-phishing test target, always blocked",
+        )
+    return None
+
+
+class WebIndex:
+    """Layers of indicators plus the lookalike heuristics; answers verdicts."""
+
+    __slots__ = ("_layers", "_lookalike")
+
+    def __init__(
+        self, layers: Sequence[IndexLayer] = (), *, lookalike: LookalikeDetector | None = None
+    ) -> None:
+        self._layers = tuple(layers)
+        self._lookalike = lookalike
+
+    @property
+    def layers(self) -> tuple[IndexLayer, ...]:
+        return self._layers
+
+    @property
+    def count(self) -> int:
+        return sum(layer.count for layer in self._layers)
+
+    def replace_layer(self, layer: IndexLayer) -> WebIndex:
+        """A new index with `layer` in place of the one of the same name (or added)."""
+        kept = [old for old in self._layers if old.name != layer.name]
+        return WebIndex([*kept, layer], lookalike=self._lookalike)
+
+    def without_layer(self, name: str) -> WebIndex:
+        return WebIndex([x for x in self._layers if x.name != name], lookalike=self._lookalike)
+
+    def with_lookalike(self, lookalike: LookalikeDetector | None) -> WebIndex:
+        return WebIndex(self._layers, lookalike=lookalike)
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def check_url(
+        self, url: str, *, now: datetime, device_groups: frozenset[str] | None = None
+    ) -> WebVerdict:
+        """A full URL (canonicalized here); an unusable URL gets a verdict with a problem."""
+        try:
+            canonical = canonicalize(url)
+        except InvalidUrl as e:
+            return WebVerdict(target=url[:200], decision=None, problem=e.message)
+        return self.check_canonical(canonical, now=now, device_groups=device_groups)
+
+    def check_host(
+        self, host: str, *, now: datetime, device_groups: frozenset[str] | None = None
+    ) -> WebVerdict:
+        """A bare host name or IP (a DNS query, an HTTPS CONNECT): domain and IP indicators."""
+        try:
+            name = canonical_host(host)
+        except InvalidUrl as e:
+            return WebVerdict(target=host[:200], decision=None, problem=e.message)
+        return self._judge(name, None, None, now=now, device_groups=device_groups)
+
+    def check_canonical(
+        self, url: CanonicalUrl, *, now: datetime, device_groups: frozenset[str] | None = None
+    ) -> WebVerdict:
+        return self._judge(
+            url.host, url.path, url.query, now=now, device_groups=device_groups, target=str(url)
+        )
+
+    # -- the decision ---------------------------------------------------------------------
+
+    def _judge(
+        self,
+        host: str,
+        path: str | None,
+        query: str | None,
+        *,
+        now: datetime,
+        device_groups: frozenset[str] | None,
+        target: str = "",
+    ) -> WebVerdict:
+        target = target or host
+        pilot = _pilot_match(host)
+        if pilot is not None:
+            return WebVerdict(target=target, decision=pilot, matches=(pilot,))
+        found: list[_Candidate] = []
+        ip = _parse_ip(host) if host[:1].isdigit() or ":" in host else None
+        for layer in self._layers:
+            if ip is not None:
+                layer.match_ip(ip, found)
+            else:
+                layer.match_host(host, found)
+            if path is not None:
+                layer.match_url(host, path, query, found)
+        if found:
+            live = [c for c in found if c.meta.applies(now=now, device_groups=device_groups)]
+            if live:
+                return self._decide(target, live, exact_ip=ip is not None)
+        if ip is None and self._lookalike is not None:
+            heuristics = self._lookalike.check(host)
+            if heuristics:
+                strongest = max(heuristics, key=lambda m: m.action.precedence)
+                return WebVerdict(target=target, decision=strongest, matches=heuristics)
+        return WebVerdict(target=target, decision=None)
+
+    @staticmethod
+    def _decide(target: str, live: list[_Candidate], *, exact_ip: bool) -> WebVerdict:
+        def rank(c: _Candidate) -> tuple[int, int, int]:
+            spec = c.specificity
+            if exact_ip and c.type is IndicatorType.URL:
+                spec = (_IPV6_BITS + 1, spec[1])  # an exact URL on the IP beats any network
+            return (spec[0], spec[1], -c.meta.action.precedence)
+
+        ordered = sorted(live, key=rank, reverse=True)
+        matches = tuple(_as_match(c) for c in ordered)
+        return WebVerdict(target=target, decision=matches[0], matches=matches)
+
+
+def build_index(
+    layers: Iterable[tuple[str, Iterable[Indicator]]],
+    *,
+    lookalike: LookalikeDetector | None = None,
+) -> WebIndex:
+    """Convenience: one layer per (name, indicators) pair."""
+    return WebIndex([IndexLayer.build(n, inds) for n, inds in layers], lookalike=lookalike)
