@@ -1,0 +1,1 @@
+"""Local protection on the device: the web protection proxy and the DNS listener."""
