@@ -132,6 +132,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         public_url="https://mtd.example.test",
         migrate_on_start=False,
+        feed_scheduler=False,  # tests run refresh_due() themselves
     )
 
 
@@ -139,6 +140,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def app(settings: Settings, clock: FakeClock) -> Iterator[Any]:
     application = create_app(settings, clock=clock)
     yield application
+    application.state.ctx.web.close()
     application.state.ctx.engine.dispose()
 
 

@@ -43,6 +43,30 @@ class Settings(BaseSettings):
         default=False, description="Mark console cookies Secure (set when served over HTTPS)."
     )
     migrate_on_start: bool = True
+    dns_upstream: str = Field(
+        default="",
+        description="Resolver that protective DNS forwards allowed names to, host:port "
+        "(IPv6 as [addr]:port); empty means the first nameserver in /etc/resolv.conf.",
+    )
+    dns_upstream_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    dns_cache_entries: int = Field(default=100_000, ge=0)
+    max_import_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024, description="Largest indicator file an import takes."
+    )
+    feed_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Folders whose files may be used as feeds (besides http(s) URLs); "
+        "data_dir/feeds is always one.",
+    )
+    feed_scheduler: bool = Field(
+        default=True, description="Refresh feeds on their schedule in a background task."
+    )
+    max_feed_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1024, description="Largest feed document a refresh reads."
+    )
+
+    def allowed_feed_dirs(self) -> list[Path]:
+        return [self.data_dir / "feeds", *self.feed_dirs]
 
     def resolved_database_url(self) -> str:
         if self.database_url:

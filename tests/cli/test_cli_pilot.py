@@ -39,10 +39,15 @@ def test_pilot_json_passes_end_to_end() -> None:
     inventory = checks["criterion 1: Onboarded devices show up in the device inventory"]
     assert inventory["passed"] is True
     assert inventory["detail"].startswith(f"{len(devices)} of {len(devices)} ")
-    not_built = [c for c in doc["checks"] if c["passed"] is None]
-    assert [c["name"][:11] for c in not_built] == ["criterion 2", "criterion 3"]
-    assert all("not yet built" in c["detail"] for c in not_built)
-    assert [c for c in doc["checks"] if c["passed"] is False] == []
+    blocked = checks["criterion 2: The phishing test URL is blocked on the device"]
+    assert blocked["passed"] is True
+    assert "http://smartscreentestratings2.net/ → HTTP 403 block page" in blocked["detail"]
+    assert "tunnel refused" in blocked["detail"]
+    assert work["device_id"] in blocked["detail"]
+    alert = checks["criterion 3: The alert for that detection appears in the console"]
+    assert alert["passed"] is True
+    assert "Phishing warning" in alert["detail"] and "/console/alerts" in alert["detail"]
+    assert [c for c in doc["checks"] if c["passed"] is not True] == []
 
 
 def test_pilot_text_shows_the_checklist_console_and_admin() -> None:

@@ -81,7 +81,9 @@ class SyncPayload:
     checkin_interval_seconds: int
     privacy: PrivacySettings
     policy: dict[str, Any]
-    indicators: list[dict[str, Any]]
+    web: dict[str, Any] = field(default_factory=dict)
+    device_groups: tuple[str, ...] = ()
+    indicator_sets: tuple[tuple[str, int], ...] = ()  # (name, revision) the agent should hold
 
 
 UNCHANGED: Final = "unchanged"
@@ -203,8 +205,16 @@ class AgentClient:
             checkin_interval_seconds=int(data["checkin_interval_seconds"]),
             privacy=privacy_from_server(data.get("privacy") or {}),
             policy=dict(data.get("policy") or {}),
-            indicators=list(data.get("indicators") or []),
+            web=dict(data.get("web") or {}),
+            device_groups=tuple(str(g) for g in data.get("device_groups") or ()),
+            indicator_sets=tuple(
+                (str(ref["name"]), int(ref["revision"])) for ref in data.get("indicator_sets") or ()
+            ),
         )
+
+    def indicator_set(self, device_id: str, name: str) -> dict[str, Any]:
+        """One whole indicator set (see engines.web.wire.IndicatorSet.to_dict)."""
+        return self._json(self._send("GET", f"/devices/{device_id}/indicator-sets/{name}"))
 
     def own_device(self, device_id: str) -> dict[str, Any]:
         """This device's record as the server sees it: risk level, reason, active alerts."""

@@ -26,7 +26,10 @@ from openmtd.engines.privacy import PrivacySettings
 APP_EVIDENCE_KEYS = frozenset(
     {"app", "app_name", "app_identifier", "package", "package_name", "bundle_id", "app_sha256"}
 )
-URL_EVIDENCE_KEYS = frozenset({"url", "domain", "host", "hostname", "referrer"})
+URL_EVIDENCE_KEYS = frozenset(
+    {"url", "domain", "host", "hostname", "referrer", "expression", "reason"}
+)
+WEB_CATEGORY = "Phishing"
 _TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@/-")
 
 
@@ -49,12 +52,18 @@ def detection_json(detection: Detection, privacy: PrivacySettings) -> dict[str, 
     hidden = (APP_EVIDENCE_KEYS if privacy.exclude_app_in_report else frozenset()) | (
         URL_EVIDENCE_KEYS if privacy.exclude_url_in_report else frozenset()
     )
+    evidence = {k: v for k, v in detection.evidence if k not in hidden}
+    title, key = detection.title, detection.key
+    if privacy.exclude_url_in_report and detection.category == WEB_CATEGORY:
+        # A web detection's title and key may name what was visited; keep neither.
+        title = title.split(":", 1)[0]
+        key = f"web:{title}:{evidence.get('decided_by', '')}"
     return {
         "category": detection.category,
-        "title": detection.title,
+        "title": title,
         "severity": detection.severity.value,
-        "key": detection.key,
-        "evidence": {k: v for k, v in detection.evidence if k not in hidden},
+        "key": key,
+        "evidence": evidence,
         "timeline_only": detection.timeline_only,
         "resolved": detection.resolved,
     }

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from openmtd.agent import outbox, web
 from openmtd.agent import state as agent_state
 from openmtd.agent.client import AgentClient, AgentError, CheckInAnswer, SyncPayload
 from openmtd.agent.collectors.simulated import SimulatedDevice
@@ -72,6 +73,7 @@ def run_once(
         )
     spool = spool or spool_for(state_dir)
     facts = replace(device.facts, scenario=state.scenario)
+    detections = outbox.drain(state_dir)
 
     def report_now() -> dict[str, Any]:
         return build_checkin(
@@ -79,6 +81,7 @@ def run_once(
             collected_at=now,
             privacy=state.privacy,
             integrity_signals=device.integrity_signals,
+            detections=detections,
             device_tag=state.device_tag,
         )
 
@@ -103,9 +106,21 @@ def run_once(
             return spooled(report_now(), e)
         if isinstance(result, SyncPayload):
             state = apply_sync(state, result)
+            settings = web.WebSettings.from_sync(
+                result.web, result.device_groups, result.indicator_sets
+            )
             sync = "updated"
         else:
+            settings = web.load_settings(state_dir)
             sync = "unchanged"
+        try:
+            web.sync_sets(
+                state_dir, settings, lambda name: client.indicator_set(state.device_id, name)
+            )
+        except AgentError as e:
+            if not is_retryable(e):
+                raise
+            return spooled(report_now(), e)
 
         report = report_now()
         flushed = spool.flush(lambda body: client.check_in(state.device_id, body))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,10 +22,13 @@ from openmtd.agent.onboarding import (
     plan_from_managed_config,
     plan_from_options,
 )
+from openmtd.agent.protection.service import LocalProtection
 from openmtd.agent.runner import RunResult, run_once
 from openmtd.agent.spool import spool_for
 from openmtd.cli.common import JsonOption, fail, print_json, stderr, stdout
 from openmtd.domain.enums import EnrollmentScenario
+
+EARLY_CHECKIN_DELAY = 1.0  # seconds
 
 app = typer.Typer(
     help="The device agent: enroll a device, then check in, sync policy and queue reports "
@@ -310,14 +314,36 @@ def run(
             "document per line and run).",
         ),
     ] = False,
+    protect: Annotated[
+        bool,
+        typer.Option(
+            "--protect",
+            help="Also run local web protection: an HTTP proxy (point the browser at it) and, "
+            "with --dns-port, a DNS listener; blocks are reported at once.",
+        ),
+    ] = False,
+    proxy_port: Annotated[int, typer.Option(min=0, max=65535, help="0: any free port")] = 8118,
+    dns_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Port of the DNS listener (UDP+TCP); off when not given."
+        ),
+    ] = None,
+    dns_upstream: Annotated[
+        str, typer.Option(help="host:port allowed names are forwarded to (default: resolv.conf)")
+    ] = "",
 ) -> None:
     """Check in, resend queued reports and sync the policy (ETag), once or every interval.
 
     When the server cannot be reached the report is queued in the state folder and sent first
     on the next run; that is not a failure (exit 0). Stop a continuous run with Ctrl-C.
+    With --protect the agent also enforces web protection locally with the last synced
+    indicators (offline too) and checks in right after each block or warning.
     """
     if once and interval is not None:
         fail("--once and --interval exclude each other", exit_code=2)
+    if once and protect:
+        fail("--protect runs until stopped; it excludes --once", exit_code=2)
     directory = _state_dir(state_dir, name)
     state = agent_state.load(directory)
     profile = _profile(simulate)
@@ -329,8 +355,24 @@ def run(
             exit_code=2,
         )
     device = simulated.simulate(profile, seed=seed, today=date.fromisoformat(c.today))
+    wake = threading.Event()
+    protection: LocalProtection | None = None
     try:
+        if protect:
+            protection = LocalProtection(
+                directory,
+                proxy_port=proxy_port,
+                dns_port=dns_port,
+                dns_upstream=dns_upstream,
+                on_detection=lambda _d: wake.set(),
+            )
+            listening = protection.start()
+            where = f"proxy {listening.proxy_url}"
+            if listening.dns_address:
+                where += f", DNS {listening.dns_address[0]}:{listening.dns_address[1]}"
+            stderr().print(f"local web protection: {where}", markup=False)
         while True:
+            wake.clear()
             result = run_once(directory, device, now=datetime.now(UTC))
             _print_run(result, as_json=as_json, compact=not once)
             if once:
@@ -340,9 +382,13 @@ def run(
                 if result.checkin
                 else agent_state.load(directory).checkin_interval_seconds
             )
-            time.sleep(wait)
+            if wake.wait(wait):
+                time.sleep(EARLY_CHECKIN_DELAY)  # gather a burst of detections into one report
     except KeyboardInterrupt:
         stderr().print("stopped")
+    finally:
+        if protection is not None:
+            protection.stop()
 
 
 @app.command()

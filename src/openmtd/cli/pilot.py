@@ -9,6 +9,7 @@ exit criteria against the admin API.
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import signal
@@ -33,10 +34,12 @@ from openmtd.agent import state as agent_state
 from openmtd.agent.client import AgentClient, AgentError, DeviceDescription
 from openmtd.agent.collectors.simulated import simulate
 from openmtd.agent.onboarding import onboard, plan_from_options
+from openmtd.agent.protection.service import LocalProtection
 from openmtd.agent.runner import run_once
 from openmtd.cli.common import JsonOption, print_json, settings_from, stderr, stdout
 from openmtd.cli.serve import ServerThread
 from openmtd.domain.enums import EnrollmentScenario, Platform, Role
+from openmtd.engines.web.index import PILOT_TEST_TARGET
 from openmtd.enrollment.scenarios import SCENARIOS, ScenarioSpec, supported_scenarios
 from openmtd.server.app import create_app
 from openmtd.server.audit import service as audit
@@ -46,9 +49,9 @@ from openmtd.store.db import transaction
 
 ADMIN = "pilot-admin"
 SEED = 1
-NOT_BUILT = "not yet built (web protection arrives in a later issue)"
-#: progress steps: admin, onboarding token, one per scenario, the inventory criterion
-STEPS = 2 + len(SCENARIOS) + 1
+TEST_HOST = PILOT_TEST_TARGET
+#: progress steps: admin, onboarding token, one per scenario, the three criteria
+STEPS = 2 + len(SCENARIOS) + 3
 CRITERIA = (
     "Onboarded devices show up in the device inventory",
     "The phishing test URL is blocked on the device",
@@ -59,7 +62,7 @@ CRITERIA = (
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
-    passed: bool | None  # None: not built yet, does not count
+    passed: bool | None  # None: not applicable here, does not count
     detail: str
 
     def to_json(self) -> dict[str, Any]:
@@ -182,9 +185,98 @@ def run_pilot(
                 f"{len(enrolled) - len(missing)} of {len(enrolled)} onboarded devices are in "
                 "GET /api/devices" + (f"; missing: {', '.join(missing)}" if missing else ""),
             )
-    pilot.check(f"criterion 2: {CRITERIA[1]}", None, NOT_BUILT)
-    pilot.check(f"criterion 3: {CRITERIA[2]}", None, NOT_BUILT)
+        step("criterion 2: phishing test URL through the agent")
+        blocked = _block_test_url(pilot, workdir)
+        step("criterion 3: the alert in the console")
+        _alert_in_console(pilot, admin, server.url, blocked)
     return pilot
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    device_id: str
+    delivered: bool
+
+
+def _block_test_url(pilot: Pilot, workdir: Path) -> Blocked | None:
+    """Criterion 2 through a simulated device's real agent: its local proxy, judging with the
+    indicator sets it synced, answers the test URL with the block page (http) and refuses the
+    tunnel (https); the detections are then delivered by the agent's next check-in."""
+    name = f"criterion 2: {CRITERIA[1]}"
+    scenario = EnrollmentScenario.ANDROID_WORK_PROFILE
+    state_dir = workdir / "agents" / scenario.value
+    if not agent_state.exists(state_dir):
+        pilot.check(name, False, f"no enrolled {scenario.value} agent to test with")
+        return None
+    state = agent_state.load(state_dir)
+    protection = LocalProtection(state_dir, proxy_port=0)
+    listening = protection.start()
+    try:
+        with httpx.Client(proxy=listening.proxy_url, timeout=15) as browser:
+            page = browser.get(f"http://{TEST_HOST}/")
+            try:
+                tunnel = browser.get(f"https://{TEST_HOST}/")
+                https_refused, https_detail = False, f"HTTP {tunnel.status_code}"
+            except httpx.ProxyError as e:
+                https_refused, https_detail = "403" in str(e), str(e)
+    except httpx.HTTPError as e:
+        pilot.check(name, False, f"the agent's proxy failed: {e}")
+        return None
+    finally:
+        protection.stop()
+    http_blocked = page.status_code == 403 and TEST_HOST in page.text
+    reason = _block_reason(page.text)
+    device = simulate(scenario.value, seed=SEED, today=date.fromisoformat(state.collector.today))
+    result = run_once(state_dir, device, now=datetime.now(UTC))
+    pilot.check(
+        name,
+        http_blocked and https_refused,
+        f"device {state.device_id} ({scenario.value}) through its agent's local proxy "
+        f"{listening.proxy_url}: http://{TEST_HOST}/ → HTTP {page.status_code} block page"
+        + (f" ({reason})" if reason else "")
+        + f"; https://{TEST_HOST}/ → tunnel refused ({https_detail})",
+    )
+    return Blocked(state.device_id, result.checkin is not None)
+
+
+def _block_reason(page: str) -> str:
+    """The block page's one-sentence explanation, for the pilot's report."""
+    match = re.search(r"anti-phishing test target[^<]*", page)
+    return " ".join(match.group(0).split()) if match else ""
+
+
+def _alert_in_console(pilot: Pilot, admin: httpx.Client, url: str, blocked: Blocked | None) -> None:
+    """Criterion 3: the detection is an alert in the API and on the console's alert page,
+    seen by an admin who signs in through the console's login form."""
+    name = f"criterion 3: {CRITERIA[2]}"
+    if blocked is None:
+        pilot.check(name, False, "nothing was blocked, so there is no alert to look for")
+        return
+    if not blocked.delivered:
+        pilot.check(name, False, "the agent could not deliver its check-in with the detection")
+        return
+    r = admin.get("/api/alerts", params={"device_id": blocked.device_id, "category": "Phishing"})
+    items = r.json().get("items", []) if r.status_code == 200 else []
+    if not items:
+        pilot.check(name, False, f"no Phishing alert for {blocked.device_id}: HTTP {r.status_code}")
+        return
+    alert = items[0]
+    with httpx.Client(base_url=url, timeout=15, follow_redirects=False) as console:
+        form = console.get("/console/login").text
+        fields = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">', form))
+        signed = console.post(
+            "/console/login",
+            data={**fields, "username": ADMIN, "password": pilot.admin_password},
+        )
+        page = console.get("/console/alerts", params={"category": "Phishing"})
+    shown = signed.status_code == 303 and page.status_code == 200 and TEST_HOST in page.text
+    pilot.check(
+        name,
+        shown,
+        f"alert #{alert['id']} '{alert['title']}' ({alert['severity']}) for device "
+        f"{blocked.device_id}: in GET /api/alerts and on {url}/console/alerts"
+        + ("" if shown else f" — NOT on the console page (HTTP {page.status_code})"),
+    )
 
 
 def _enroll_all(

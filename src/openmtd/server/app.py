@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -21,6 +22,9 @@ from openmtd.server.middleware import BodyLimit, SecurityHeaders
 from openmtd.server.onboarding.views import router as onboarding_router
 from openmtd.server.openapi import document_models
 from openmtd.server.users.views import router as users_router
+from openmtd.server.web.refresh import schedule_loop
+from openmtd.server.web.views import IMPORT_PATH
+from openmtd.server.web.views import router as web_router
 from openmtd.store.db import make_engine, make_session_factory, migrate
 
 
@@ -32,7 +36,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = asyncio.create_task(schedule_loop(ctx)) if settings.feed_scheduler else None
         yield
+        if scheduler is not None:
+            scheduler.cancel()
+        ctx.web.close()
         engine.dispose()
 
     if settings.migrate_on_start:
@@ -56,6 +64,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         onboarding_router,
         users_router,
         audit_router,
+        web_router,
         console_router,
     ):
         app.include_router(router)
@@ -68,6 +77,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         BodyLimit,
         agent_limit=settings.max_agent_body_bytes,
         default_limit=settings.max_console_body_bytes,
+        import_limit=settings.max_import_bytes,
+        import_paths=(IMPORT_PATH,),
     )
     app.add_middleware(SecurityHeaders)
     return app

@@ -10,17 +10,32 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 class BodyLimit:
     """Refuse bodies larger than the limit for their path with 413, before reading them."""
 
-    def __init__(self, app: ASGIApp, *, agent_limit: int, default_limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        agent_limit: int,
+        default_limit: int,
+        import_limit: int | None = None,
+        import_paths: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.agent_limit = agent_limit
         self.default_limit = default_limit
+        self.import_limit = import_limit or default_limit
+        self.import_paths = import_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        limit = self.agent_limit if path.startswith("/api/agent/") else self.default_limit
+        if path.startswith("/api/agent/"):
+            limit = self.agent_limit
+        elif path in self.import_paths:
+            limit = self.import_limit
+        else:
+            limit = self.default_limit
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:

@@ -143,6 +143,9 @@ class Device(Base):
     # integrity and network engines judge them.
     signals: Mapped[dict[str, Any]]
     retired_at: Mapped[datetime | None]
+    # Protective DNS: the digest of the secret in this device's DoH path (/dns-query/<token>);
+    # the token itself is shown once, in the DNS profile the console renders.
+    dns_token_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class DeviceApp(Base):
@@ -217,3 +220,71 @@ class SyncGeneration(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     generation: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime]
+
+
+class CustomIndicator(Base):
+    """An admin's own web indicator (domain, URL or IP), with the reference product's fields."""
+
+    __tablename__ = "indicators"
+    __table_args__ = (UniqueConstraint("type", "value"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(2048))
+    action: Mapped[str] = mapped_column(String(8))
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text)
+    recommended_actions: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64))
+    mitre_techniques: Mapped[list[Any]]
+    generate_alert: Mapped[bool]
+    expires_at: Mapped[datetime | None]
+    device_groups: Mapped[list[Any]]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class Feed(Base):
+    """A threat-intelligence feed: where it comes from, its defaults, and its last refresh."""
+
+    __tablename__ = "feeds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    location: Mapped[str] = mapped_column(String(2048))  # http(s) URL or a server-side file path
+    format: Mapped[str] = mapped_column(String(16))  # a FeedFormat value or "auto"
+    action: Mapped[str] = mapped_column(String(8))
+    severity: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool]
+    refresh_minutes: Mapped[int] = mapped_column(Integer)  # 0: only by hand
+    revision: Mapped[int] = mapped_column(Integer)  # bumped when its entries change
+    entry_count: Mapped[int] = mapped_column(Integer)
+    metas: Mapped[list[Any]]  # per-entry metadata that differs from the defaults (STIX, CSV)
+    last_refresh_at: Mapped[datetime | None]
+    last_status: Mapped[str] = mapped_column(String(16))  # never | ok | error
+    last_report: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class FeedEntry(Base):
+    """One indicator of a feed: only type and value (and which of the feed's metas applies)."""
+
+    __tablename__ = "feed_entries"
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    type: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    meta_index: Mapped[int] = mapped_column(Integer)  # -1: the feed's defaults; else metas[i]
+
+
+class WebPolicy(Base):
+    """The web-protection policy (a single row, id 1): anti-phishing, proxy, heuristics, DNS."""
+
+    __tablename__ = "web_policy"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))

@@ -132,14 +132,46 @@ class CheckInResponse(BaseModel):
     next_checkin_seconds: int
 
 
+class IndicatorSetRef(BaseModel):
+    """One set of web indicators the agent should hold; fetch it when the revision moved."""
+
+    name: str
+    revision: int
+    count: int
+
+
+class WebSettings(BaseModel):
+    """Web protection as it applies to this device's platform."""
+
+    anti_phishing: bool
+    local_proxy: bool
+    dns_block_mode: str
+    dns_block_ipv4: str
+    dns_block_ipv6: str
+    heuristics: dict[str, object]
+
+
 class SyncResponse(BaseModel):
     etag: str
     device_id: str
     device_group: str
+    device_groups: list[str] = Field(
+        description="The groups and tags device-scoped indicators are matched against."
+    )
     checkin_interval_seconds: int
     privacy: dict[str, bool]
     policy: dict[str, object]
-    indicators: list[dict[str, object]]
+    web: WebSettings
+    indicator_sets: list[IndicatorSetRef]
+
+
+class IndicatorSetOut(BaseModel):
+    """A whole indicator set: metadata once, then compact [type, value, meta index] entries."""
+
+    name: str
+    revision: int
+    metas: list[dict[str, object]]
+    entries: list[tuple[str, str, int]]
 
 
 class OwnAlert(BaseModel):

@@ -21,6 +21,8 @@ from openmtd.domain.enums import (
 )
 from openmtd.domain.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from openmtd.engines.privacy import default_privacy
+from openmtd.engines.web.detections import CATEGORY as WEB_CATEGORY
+from openmtd.engines.web.detections import strip_private
 from openmtd.enrollment.scenarios import check_enrollment, check_scenario
 from openmtd.enrollment.tokens import (
     DEVICE_PREFIX,
@@ -34,6 +36,7 @@ from openmtd.enrollment.tokens import (
 from openmtd.server.agent_api.schemas import (
     AppReport,
     CheckInRequest,
+    DetectionReport,
     EnrollRequest,
     OwnAlert,
     OwnDevice,
@@ -45,9 +48,8 @@ from openmtd.server.alerts.service import (
     apply_detections,
     resolve_device_alerts,
 )
+from openmtd.server.web.sync import POLICY_GENERATION, bump
 from openmtd.store.models import Alert, CheckIn, Device, DeviceApp, OnboardingToken, SyncGeneration
-
-POLICY_GENERATION = "policy"
 
 
 def _merge_privacy(defaults: dict[str, bool], chosen: PrivacyChoices) -> dict[str, bool]:
@@ -268,6 +270,11 @@ def authenticate_device(db: Session, credential: str | None) -> AgentDevice:
     )
 
 
+def device_groups(device: AgentDevice) -> list[str]:
+    """What device-scoped indicators match: the device group and the assigned tags."""
+    return sorted({device.device_group, *parse_tags(device.assigned_tags)} - {""})
+
+
 def require_own(device: AgentDevice, device_id: str) -> None:
     if device.id != device_id:
         raise Forbidden(
@@ -343,23 +350,33 @@ def check_in(
         changes.update(_sync_inventory(db, device=device, apps=req.apps, now=now))
     conn.execute(_UPDATE_DEVICE, {"device": device.id, **changes})
 
-    detections = [
-        Detection(
-            category=d.category,
-            title=d.title,
-            severity=d.severity,
-            key=d.key,
-            evidence=tuple(sorted(d.evidence.items())),
-            timeline_only=d.timeline_only,
-            resolved=d.resolved,
-        )
-        for d in req.detections
-    ]
+    exclude_url = bool(device.privacy.get("exclude_url_in_report"))
+    detections = [_detection(d, exclude_url=exclude_url) for d in req.detections]
     if not detections:
         return CheckInResult(False, 0, RiskLevel(device.risk_level))
     outcome = apply_detections(db, device_id=device.id, detections=detections, now=now)
     risk = db.scalars(select(Device.risk_level).where(Device.id == device.id)).one()
     return CheckInResult(False, outcome.raised, RiskLevel(risk))
+
+
+def _detection(d: DetectionReport, *, exclude_url: bool) -> Detection:
+    """A reported detection; with "exclude URL in report" on, a web detection loses every
+    trace of the URL here too, whatever the agent sent (the privacy control is enforced twice)."""
+    evidence = d.evidence
+    title, key = d.title, d.key
+    if exclude_url and d.category == WEB_CATEGORY:
+        evidence = strip_private(evidence)
+        title = title.split(":", 1)[0]
+        key = f"web:{title}:{evidence.get('decided_by', '')}"
+    return Detection(
+        category=d.category,
+        title=title,
+        severity=d.severity,
+        key=key,
+        evidence=tuple(sorted(evidence.items())),
+        timeline_only=d.timeline_only,
+        resolved=d.resolved,
+    )
 
 
 def _app_row(app: AppReport) -> tuple[str, str, str, str, str | None, str | None]:
@@ -432,17 +449,7 @@ def _sync_inventory(
 def bump_policy_generation(db: Session, *, now: datetime) -> int:
     """Every agent's next sync sees a new ETag and downloads the new policy; returns the new
     generation (agents read it with their authentication, see _AUTHENTICATE)."""
-    bumped = db.execute(
-        update(SyncGeneration)
-        .where(SyncGeneration.name == POLICY_GENERATION)
-        .values(generation=SyncGeneration.generation + 1, updated_at=now)
-    )
-    if not getattr(bumped, "rowcount", 0):
-        db.add(SyncGeneration(name=POLICY_GENERATION, generation=1, updated_at=now))
-        return 1
-    return db.scalars(
-        select(SyncGeneration.generation).where(SyncGeneration.name == POLICY_GENERATION)
-    ).one()
+    return bump(db, POLICY_GENERATION, now=now)
 
 
 def agent_policy(settings: Settings) -> dict[str, int]:

@@ -5,23 +5,29 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+import orjson
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from openmtd.domain.errors import NotFound
 from openmtd.server.agent_api import service
 from openmtd.server.agent_api.schemas import (
     CheckInRequest,
     CheckInResponse,
     EnrollRequest,
     EnrollResponse,
+    IndicatorSetOut,
+    IndicatorSetRef,
     OwnDevice,
     SyncResponse,
+    WebSettings,
 )
 from openmtd.server.context import AppContext
 from openmtd.server.deps import Ctx, Db, Now, bearer_token
 from openmtd.server.errors import API_ERRORS, responses
 from openmtd.server.openapi import parse_body, schema_ref
 from openmtd.server.schemas_common import DeviceIdStr
+from openmtd.server.web.protection import indicator_sets, load_set
 from openmtd.store.db import transaction
 
 router = APIRouter(prefix="/api/agent/v1", tags=["agent"], responses=API_ERRORS)
@@ -121,14 +127,52 @@ def sync(
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
+    web = ctx.web.policy()
+    platform = device.platform
     return SyncResponse(
         etag=etag,
         device_id=device.id,
         device_group=device.device_group,
+        device_groups=service.device_groups(device),
         checkin_interval_seconds=policy["checkin_interval_seconds"],
         privacy=device.privacy,
         policy=dict(policy),
-        indicators=[],
+        web=WebSettings(
+            anti_phishing=getattr(web.anti_phishing, platform),
+            local_proxy=getattr(web.local_proxy, platform),
+            dns_block_mode=web.dns.block_mode,
+            dns_block_ipv4=web.dns.block_ipv4,
+            dns_block_ipv6=web.dns.block_ipv6,
+            heuristics=web.heuristics.model_dump(mode="json"),
+        ),
+        indicator_sets=[
+            IndicatorSetRef(name=n, revision=r, count=c) for n, r, c in indicator_sets(db)
+        ],
+    )
+
+
+@router.get(
+    "/devices/{device_id}/indicator-sets/{name}",
+    response_model=IndicatorSetOut,
+    responses={**_ERRORS, **responses(304, 404)},
+)
+def indicator_set(
+    device_id: DeviceIdStr,
+    name: Annotated[str, Path(pattern=r"^(custom|feed:[0-9]{1,10})$")],
+    device: ThisDevice,
+    db: Db,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """One indicator set (as the sync listed it); 304 when the agent holds this revision."""
+    service.require_own(device, device_id)
+    found = load_set(db, name)
+    if found is None:
+        raise NotFound(f"no indicator set {name!r}")
+    etag = f'"{found.name}@{found.revision}"'
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(
+        orjson.dumps(found.to_dict()), media_type="application/json", headers={"ETag": etag}
     )
 
 

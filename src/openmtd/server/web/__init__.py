@@ -1,0 +1,1 @@
+"""Web protection on the server: indicators, feeds, policy, verdicts."""
