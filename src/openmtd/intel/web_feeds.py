@@ -27,11 +27,9 @@ answers.
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import ipaddress
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -51,7 +49,6 @@ from openmtd.engines.web.canonical import canonical_indicator
 
 MAX_PROBLEMS = 100  # LineProblems kept in a report; problem_count counts them all
 MAX_PROBLEM_TEXT = 200
-GC_PAUSE_CHARS = 1 << 20  # documents longer than this parse with the cyclic GC paused
 
 
 class FeedFormat(StrEnum):
@@ -206,28 +203,8 @@ def parse_indicators(
     if text.startswith("\ufeff"):
         text = text[1:]
     sink = _Sink(fmt, defaults)
-    with _gc_paused(len(text) > GC_PAUSE_CHARS):
-        _PARSERS[fmt](text, sink)
+    _PARSERS[fmt](text, sink)
     return sink.indicators, sink.report
-
-
-@contextmanager
-def _gc_paused(pause: bool) -> Iterator[None]:
-    """Pause the cyclic garbage collector while a big result is built.
-
-    A million `Indicator`s are a million GC-tracked objects, and CPython 3.11 keeps scanning
-    them while they are created: that cost 30-40% of the parse time of a 1M-line list. Parsing
-    makes no reference cycles, so collection can wait until it is done; the previous state is
-    restored (a collector another caller disabled stays disabled).
-    """
-    if not pause or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 # --- shared machinery -------------------------------------------------------------------------
