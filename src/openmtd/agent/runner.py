@@ -99,7 +99,10 @@ def run_once(
 
     with client_factory(state.server_url, credential=state.device_credential) as client:
         try:
-            result = client.sync(state.device_id, etag=state.sync_etag or None)
+            # Without web settings on disk (just enrolled, or the folder was lost) the ETag
+            # would hide the indicator sets the agent has never downloaded.
+            etag = state.sync_etag if web.has_settings(state_dir) else ""
+            result = client.sync(state.device_id, etag=etag or None)
         except AgentError as e:
             if not is_retryable(e):
                 raise

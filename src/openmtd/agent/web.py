@@ -94,6 +94,10 @@ class WebSettings:
         )
 
 
+def has_settings(state_dir: Path) -> bool:
+    return (state_dir / WEB_DIR / SETTINGS_FILE).is_file()
+
+
 def load_settings(state_dir: Path) -> WebSettings:
     try:
         doc = json.loads((state_dir / WEB_DIR / SETTINGS_FILE).read_text())
