@@ -153,3 +153,19 @@ def test_exclude_url_keeps_the_site_off_the_server(
     device = agent_state.load(state_dir).device_id
     detail = api.client.get(f"/api/devices/{device}", headers=api.headers()).text
     assert "very-private-zq" not in detail
+
+
+def test_anti_phishing_off_for_the_platform_judges_nothing(
+    server: ServerThread, api: Api, tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "agent"
+    enrolled(server, api, state_dir)
+    indicator(api, "still-listed.example")
+    policy = api.client.get("/api/web/policy", headers=api.headers()).json()
+    policy["anti_phishing"]["android"] = False
+    assert api.client.put("/api/web/policy", json=policy, headers=api.headers()).status_code == 200
+    run(state_dir)
+    index = web.load_index(state_dir)
+    now = datetime.now(UTC)
+    assert index.check_host("still-listed.example", now=now).action is None
+    assert index.check_host("smartscreentestratings2.net", now=now).action is None

@@ -148,8 +148,11 @@ def sync_sets(
 
 
 def load_index(state_dir: Path) -> WebIndex:
-    """The index from what is on disk (works offline); unreadable set files are skipped."""
+    """The index from what is on disk (works offline); unreadable set files are skipped.
+    With anti-phishing turned off for this platform the index judges nothing at all."""
     settings = load_settings(state_dir)
+    if not settings.anti_phishing:
+        return WebIndex(builtin=False)
     layers = []
     folder = state_dir / WEB_DIR
     for path in sorted(folder.glob("set-*.json")) if folder.is_dir() else ():

@@ -366,6 +366,12 @@ def run(
                 dns_upstream=dns_upstream,
                 on_detection=lambda _d: wake.set(),
             )
+            if not protection.index.settings.local_proxy:
+                stderr().print(
+                    "⚠ the web-protection policy turns the local proxy off for this platform; "
+                    "starting it anyway because --protect asks for it",
+                    markup=False,
+                )
             listening = protection.start()
             where = f"proxy {listening.proxy_url}"
             if listening.dns_address:

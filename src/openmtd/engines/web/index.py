@@ -257,13 +257,18 @@ def _pilot_match(host: str) -> WebMatch | None:
 class WebIndex:
     """Layers of indicators plus the lookalike heuristics; answers verdicts."""
 
-    __slots__ = ("_layers", "_lookalike")
+    __slots__ = ("_builtin", "_layers", "_lookalike")
 
     def __init__(
-        self, layers: Sequence[IndexLayer] = (), *, lookalike: LookalikeDetector | None = None
+        self,
+        layers: Sequence[IndexLayer] = (),
+        *,
+        lookalike: LookalikeDetector | None = None,
+        builtin: bool = True,
     ) -> None:
         self._layers = tuple(layers)
         self._lookalike = lookalike
+        self._builtin = builtin  # False only for an index that must judge nothing (policy off)
 
     @property
     def layers(self) -> tuple[IndexLayer, ...]:
@@ -326,7 +331,7 @@ class WebIndex:
         target: str = "",
     ) -> WebVerdict:
         target = target or host
-        pilot = _pilot_match(host)
+        pilot = _pilot_match(host) if self._builtin else None
         if pilot is not None:
             return WebVerdict(target=target, decision=pilot, matches=(pilot,))
         found: list[_Candidate] = []
