@@ -35,7 +35,7 @@ from openmtd.intel.web_feeds import FeedFormat, detect_format
 from openmtd.server.context import AppContext, utc_now
 from openmtd.server.web import feeds as feed_service
 from openmtd.server.web import indicators as service
-from openmtd.server.web.protection import WebProtection
+from openmtd.server.web.protection import WebProtection, judge
 from openmtd.server.web.refresh import refresh_feed
 from openmtd.server.web.schemas import FeedCreate, FeedOut, IndicatorCreate
 from openmtd.server.web.views import feed_out, indicator_out, verdict_out
@@ -402,12 +402,7 @@ def check(
     groups = frozenset(group) if group else None
     with store(settings) as sessions:
         index = WebProtection(sessions).index()
-    now = utc_now()
-    target = url.strip()
-    if "/" not in target and ":" not in target.rstrip("]"):
-        verdict = index.check_host(target, now=now, device_groups=groups)
-    else:
-        verdict = index.check_url(target, now=now, device_groups=groups)
+    verdict = judge(index, url, now=utc_now(), device_groups=groups)
     if as_json:
         print_json(verdict_out(verdict).model_dump(mode="json"))
     else:

@@ -15,6 +15,8 @@ from openmtd.server.agent_api.views import router as agent_router
 from openmtd.server.alerts.views import router as alerts_router
 from openmtd.server.audit.views import router as audit_router
 from openmtd.server.console.views import router as console_router
+from openmtd.server.console.web_pages import IMPORT_PAGE
+from openmtd.server.console.web_pages import router as console_web_router
 from openmtd.server.context import AppContext, utc_now
 from openmtd.server.devices.views import router as devices_router
 from openmtd.server.errors import install_error_handlers
@@ -65,6 +67,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         users_router,
         audit_router,
         web_router,
+        console_web_router,  # before console_router: it ends with a catch-all 404 page
         console_router,
     ):
         app.include_router(router)
@@ -78,7 +81,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         agent_limit=settings.max_agent_body_bytes,
         default_limit=settings.max_console_body_bytes,
         import_limit=settings.max_import_bytes,
-        import_paths=(IMPORT_PATH,),
+        import_paths=(IMPORT_PATH, IMPORT_PAGE),
     )
     app.add_middleware(SecurityHeaders)
     return app

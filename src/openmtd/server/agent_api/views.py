@@ -141,8 +141,8 @@ def sync(
             anti_phishing=getattr(web.anti_phishing, platform),
             local_proxy=getattr(web.local_proxy, platform),
             dns_block_mode=web.dns.block_mode,
-            dns_block_ipv4=web.dns.block_ipv4,
-            dns_block_ipv6=web.dns.block_ipv6,
+            dns_block_ipv4=str(web.dns.block_ipv4),
+            dns_block_ipv6=str(web.dns.block_ipv6),
             heuristics=web.heuristics.model_dump(mode="json"),
         ),
         indicator_sets=[

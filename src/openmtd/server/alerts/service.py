@@ -258,3 +258,9 @@ def resolve_device_alerts(db: Session, *, device_ids: Iterable[str], now: dateti
         .values(status=AlertStatus.RESOLVED.value, resolved_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def alerts_with_activity_since(db: Session, *, category: str, since: datetime) -> int:
+    """Alerts of a category raised or detected again since `since` (any status)."""
+    query = select(func.count(Alert.id)).where(Alert.category == category, Alert.last_seen >= since)
+    return db.scalar(query) or 0

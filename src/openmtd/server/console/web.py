@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -177,6 +177,7 @@ NAV: tuple[tuple[str, str, str, Role], ...] = (
     ("dashboard", "Dashboard", "/console", Role.READ_ONLY),
     ("devices", "Devices", "/console/devices", Role.READ_ONLY),
     ("alerts", "Alerts", "/console/alerts", Role.READ_ONLY),
+    ("web", "Web protection", "/console/web/indicators", Role.READ_ONLY),
     ("onboarding", "Onboarding", "/console/onboarding", Role.ADMIN),
     ("users", "Users", "/console/users", Role.ADMIN),
     ("audit", "Audit log", "/console/audit", Role.ADMIN),
@@ -377,8 +378,13 @@ AnalystViewer = Annotated[Principal, Depends(_page_user(Role.ANALYST))]
 AdminViewer = Annotated[Principal, Depends(_page_user(Role.ADMIN))]
 
 
-async def read_form(request: Request) -> FormData:
-    return await request.form()
+async def read_form(request: Request) -> AsyncIterator[FormData]:
+    """The posted form; its uploaded files are closed when the request is done."""
+    form = await request.form()
+    try:
+        yield form
+    finally:
+        await form.close()
 
 
 FormFields = Annotated[FormData, Depends(read_form)]

@@ -186,11 +186,12 @@ def search(
 ) -> tuple[list[CustomIndicator], int]:
     stmt = select(CustomIndicator)
     if query.q:
-        needle = f"%{query.q.lower()}%"
+        escaped = query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        needle = f"%{escaped}%"
         stmt = stmt.where(
             or_(
-                CustomIndicator.value.like(needle),
-                func.lower(CustomIndicator.title).like(needle),
+                CustomIndicator.value.like(needle, escape="\\"),
+                func.lower(CustomIndicator.title).like(needle, escape="\\"),
             )
         )
     if query.type is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session
 from openmtd.domain.web import IndicatorAction
 from openmtd.engines.web.canonical import InvalidUrl, canonical_host
 from openmtd.engines.web.lookalike import HEURISTICS, LookalikePolicy
+from openmtd.server.audit.service import record
+from openmtd.server.web.sync import POLICY_GENERATION, bump
 from openmtd.store.models import WebPolicy
 
 POLICY_ROW = 1
@@ -75,8 +78,8 @@ class DnsPolicy(_Strict):
         description="'address': answer with the block-page address; 'nxdomain': the name "
         "does not exist.",
     )
-    block_ipv4: str = Field(default="0.0.0.0", max_length=15)
-    block_ipv6: str = Field(default="::", max_length=39)
+    block_ipv4: IPv4Address = Field(default=IPv4Address("0.0.0.0"))
+    block_ipv6: IPv6Address = Field(default=IPv6Address("::"))
     blocked_ttl: int = Field(default=60, ge=0, le=86400)
 
 
@@ -101,6 +104,8 @@ def load_policy(db: Session) -> WebPolicyBody:
 
 
 def save_policy(db: Session, *, body: WebPolicyBody, actor: str, now: datetime) -> None:
+    """Store the policy, audit it, and bump the agents' policy generation (their next sync
+    downloads it). The caller commits, then calls ctx.web.changed()."""
     row = db.get(WebPolicy, POLICY_ROW)
     data = body.model_dump(mode="json")
     if row is None:
@@ -109,3 +114,5 @@ def save_policy(db: Session, *, body: WebPolicyBody, actor: str, now: datetime) 
         row.body = data
         row.updated_at = now
         row.updated_by = actor
+    record(db, actor=actor, action="web_policy.update", target="web_policy", now=now)
+    bump(db, POLICY_GENERATION, now=now)

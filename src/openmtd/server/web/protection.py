@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from openmtd.domain.web import Indicator
+from openmtd.domain.web import Indicator, WebVerdict
 from openmtd.engines.web.index import IndexLayer, WebIndex
 from openmtd.engines.web.lookalike import LookalikeDetector
 from openmtd.engines.web.wire import IndicatorSet
@@ -138,6 +139,16 @@ class WebProtection:
                     index = index.without_layer(feed_layer_name(feed_id))
             self._index = index
             self._stamp = stamp
+
+
+def judge(
+    index: WebIndex, target: str, *, now: datetime, device_groups: frozenset[str] | None
+) -> WebVerdict:
+    """A URL, or a bare host / IP (no '/' and no port or IPv6 colon), as a device would see it."""
+    target = target.strip()
+    if "/" not in target and ":" not in target.rstrip("]"):
+        return index.check_host(target, now=now, device_groups=device_groups)
+    return index.check_url(target, now=now, device_groups=device_groups)
 
 
 def indicator_sets(db: Session) -> Iterator[tuple[str, int, int]]:

@@ -22,6 +22,7 @@ from openmtd.server.schemas import Page
 from openmtd.server.web import feeds as feed_service
 from openmtd.server.web import indicators as service
 from openmtd.server.web.policy import WebPolicyBody, load_policy, save_policy
+from openmtd.server.web.protection import judge
 from openmtd.server.web.refresh import refresh_feed
 from openmtd.server.web.schemas import (
     FeedCreate,
@@ -37,7 +38,6 @@ from openmtd.server.web.schemas import (
     UrlCheck,
     VerdictOut,
 )
-from openmtd.server.web.sync import POLICY_GENERATION, bump
 from openmtd.store.models import CustomIndicator, Feed
 
 router = APIRouter(prefix="/api/web", tags=["web protection"], responses=API_ERRORS)
@@ -346,11 +346,7 @@ def refresh(feed_id: FeedId, p: Admin, db: Db, ctx: Ctx, now: Now) -> FeedOut:
 def check_url(body: UrlCheck, _p: ReadOnly, ctx: Ctx, now: Now) -> VerdictOut:
     """Judge a URL (or a bare host) as a device would, with the full explanation."""
     groups = frozenset(body.device_groups) if body.device_groups is not None else None
-    index = ctx.web.index()
-    target = body.url.strip()
-    if "/" not in target and ":" not in target.rstrip("]"):
-        return verdict_out(index.check_host(target, now=now, device_groups=groups))
-    return verdict_out(index.check_url(target, now=now, device_groups=groups))
+    return verdict_out(judge(ctx.web.index(), body.url, now=now, device_groups=groups))
 
 
 @router.get("/policy", response_model=WebPolicyBody, responses=_AUTH)
@@ -362,8 +358,6 @@ def get_policy(_p: ReadOnly, db: Db) -> WebPolicyBody:
 @router.put("/policy", response_model=WebPolicyBody, responses=responses(401, 403, 422))
 def put_policy(body: WebPolicyBody, p: Admin, db: Db, ctx: Ctx, now: Now) -> WebPolicyBody:
     save_policy(db, body=body, actor=p.username, now=now)
-    record(db, actor=p.username, action="web_policy.update", target="web_policy", now=now)
-    bump(db, POLICY_GENERATION, now=now)
     db.commit()
     ctx.web.changed()
     return body
