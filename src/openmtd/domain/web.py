@@ -91,9 +91,12 @@ class Indicator:
     meta: IndicatorMeta
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WebMatch:
-    """One indicator, feed entry, heuristic or builtin that matched, and why."""
+    """One indicator, feed entry, heuristic or builtin that matched, and why.
+
+    Not frozen for speed, like WebVerdict; treat it as immutable.
+    """
 
     meta: IndicatorMeta
     indicator_type: IndicatorType | None  # None for heuristics

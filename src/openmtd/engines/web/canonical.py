@@ -51,9 +51,13 @@ class InvalidUrl(InvalidInput):
     code = "invalid_url"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CanonicalUrl:
-    """A URL in Safe Browsing canonical form, split into the parts lookups need."""
+    """A URL in Safe Browsing canonical form, split into the parts lookups need.
+
+    Treat it as immutable; it is not frozen only because a frozen dataclass costs about four
+    times as much to create, and one is created for every URL judged.
+    """
 
     scheme: str  # lowercase; "http" when the input had none
     host: str  # lowercase ASCII/punycode or escaped; IPv4 dotted quad; IPv6 without brackets

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from openmtd.domain.enums import Severity
 from openmtd.domain.web import (
@@ -59,8 +59,9 @@ _IPV4_BITS = 32
 _IPV6_BITS = 128
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
+class _Candidate(NamedTuple):
+    """One matching indicator before the decision (a tuple: made on every hit, cheaply)."""
+
     meta: IndicatorMeta
     type: IndicatorType
     expression: str
@@ -80,13 +81,27 @@ def _path_covers(prefix: str, query: str | None, path: str, url_query: str | Non
 class IndexLayer:
     """The indicators of one source (a feed, or the custom indicators), compiled."""
 
-    __slots__ = ("_domains", "_ip_exact", "_ip_nets", "_metas", "_url_hosts", "count", "name")
+    __slots__ = (
+        "_domains",
+        "_ip_exact",
+        "_ip_nets",
+        "_keys",
+        "_mask",
+        "_max_labels",
+        "_metas",
+        "_url_hosts",
+        "count",
+        "name",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.count = 0
         self._metas: list[IndicatorMeta] = []
         self._domains = HostTable()
+        self._max_labels = 0  # labels of the longest domain indicator
+        self._keys = self._domains.keys  # the table's arrays, read directly by match_host
+        self._mask = self._domains.mask
         # host -> ((path, query, meta index), ...)
         self._url_hosts: dict[str, tuple[tuple[str, str | None, int], ...]] = {}
         self._ip_exact: dict[str, tuple[int, ...]] = {}
@@ -114,6 +129,9 @@ class IndexLayer:
             else:
                 layer._add_ip(ind.value, m)
         layer._domains = HostTable.build(domains)
+        layer._max_labels = max((d.count(".") + 1 for d, _ in domains), default=0)
+        layer._keys = layer._domains.keys
+        layer._mask = layer._domains.mask
         layer._url_hosts = {h: tuple(v) for h, v in urls.items()}
         return layer
 
@@ -132,32 +150,38 @@ class IndexLayer:
         return self._domains.nbytes
 
     def match_host(self, host: str, out: list[_Candidate]) -> None:
-        """Domain indicators on the host or any parent domain (not the bare top-level label:
-        a domain indicator always has a dot). The table probe is inlined: this loop is the
-        hottest code of web protection."""
-        table = self._domains
-        keys = table.keys
-        mask = table.mask
-        name = host
-        while True:
-            dot = name.find(".")
-            if dot < 0:
-                return
+        """Domain indicators on the host or any parent domain.
+
+        Only suffixes that can be indicators are probed: at least two labels (a domain
+        indicator always has a dot) and at most as many as the longest indicator has. The
+        table probe is inlined: this loop is the hottest code of web protection.
+        """
+        keys = self._keys
+        mask = self._mask
+        left = self._max_labels - 1
+        pos = host.rfind(".")
+        while left > 0 and pos >= 0:
+            left -= 1
+            pos = host.rfind(".", 0, pos)
+            name = host[pos + 1 :]
             key = hash(name) or 1
             i = key & mask
             while True:
                 slot = keys[i]
                 if slot == key:
-                    spec = (len(name), 0)
-                    out.extend(
-                        _Candidate(self._metas[m], IndicatorType.DOMAIN, name, spec)
-                        for m in table.values(table.value_at(i))
-                    )
+                    self._hit(name, i, out)
                     break
                 if slot == 0:
                     break
                 i = (i + 1) & mask
-            name = name[dot + 1 :]
+
+    def _hit(self, name: str, slot: int, out: list[_Candidate]) -> None:
+        table = self._domains
+        spec = (len(name), 0)
+        out.extend(
+            _Candidate(self._metas[m], IndicatorType.DOMAIN, name, spec)
+            for m in table.values(table.value_at(slot))
+        )
 
     def match_url(self, host: str, path: str, query: str | None, out: list[_Candidate]) -> None:
         """URL indicators whose host expression is the host or a parent, and whose path covers."""
@@ -243,8 +267,13 @@ def _as_match(c: _Candidate) -> WebMatch:
     return WebMatch(meta=c.meta, indicator_type=c.type, expression=c.expression, reason=_reason(c))
 
 
+_PILOT_SUFFIX = "." + PILOT_TEST_TARGET
+
+
 def _pilot_match(host: str) -> WebMatch | None:
-    if host == PILOT_TEST_TARGET or host.endswith("." + PILOT_TEST_TARGET):
+    if host.endswith(PILOT_TEST_TARGET) and (
+        host == PILOT_TEST_TARGET or host.endswith(_PILOT_SUFFIX)
+    ):
         return WebMatch(
             meta=PILOT_TEST_META,
             indicator_type=IndicatorType.DOMAIN,
@@ -352,10 +381,13 @@ class WebIndex:
             if heuristics:
                 strongest = max(heuristics, key=lambda m: m.action.precedence)
                 return WebVerdict(target=target, decision=strongest, matches=heuristics)
-        return WebVerdict(target=target, decision=None)
+        return WebVerdict(target, None)
 
     @staticmethod
     def _decide(target: str, live: list[_Candidate], *, exact_ip: bool) -> WebVerdict:
+        if len(live) == 1:  # the common case: one indicator matched
+            only = _as_match(live[0])
+            return WebVerdict(target, only, (only,))
         def rank(c: _Candidate) -> tuple[int, int, int]:
             spec = c.specificity
             if exact_ip and c.type is IndicatorType.URL:
