@@ -34,7 +34,7 @@ def test_dashboard_shows_the_fleet_at_a_glance(api: Api) -> None:
     ios = _device(api, "ios-supervised")
     api.checkin(a1, detections=[malware()])
     api.checkin(ios, detections=[malware("jb", "High") | {"category": "Jailbreak"}])
-    api.checkin(a2)
+    api.checkin(a2, detections=[phishing()])
     api.clock.advance(days=8)  # every device is now unresponsive
     page = signed_in(api.app, api.clock, "read-only").get("/console")
     assert page.status_code == 200
@@ -49,8 +49,10 @@ def test_dashboard_shows_the_fleet_at_a_glance(api: Api) -> None:
         "Noncompliant": "3",
         "High risk": "1",
         "Unresponsive": "3",
-        "Active alerts": "2",
+        "Active alerts": "3",
+        "Web protection": "0",  # the phishing alert's last activity is 8 days old now
     }
+    assert "phishing alerts in 7 days · 0 indicators" in text
     assert "2 Android · 1 iOS" in text
     # The risk chart is inline SVG whose bars link to the filtered device list.
     assert '<svg class="chart"' in text
@@ -65,6 +67,15 @@ def test_dashboard_shows_the_fleet_at_a_glance(api: Api) -> None:
     assert "Alice phone" in text
     assert "2026-11-26 12:00" in text
     assert "style=" not in text
+
+
+def phishing() -> dict[str, object]:
+    return {
+        "category": "Phishing",
+        "title": "Phishing warning: smartscreentestratings2.net",
+        "severity": "Informational",
+        "key": "web:warning:builtin:pilot-test-target",
+    }
 
 
 def test_dashboard_of_an_empty_fleet(api: Api) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -27,6 +27,7 @@ from openmtd.domain.enums import (
     Severity,
 )
 from openmtd.domain.errors import NotFound, OpenMTDError, TooManyRequests, Unauthorized
+from openmtd.engines.web.detections import CATEGORY as WEB_CATEGORY
 from openmtd.enrollment.scenarios import SCENARIOS, ScenarioSpec, supported_scenarios
 from openmtd.server import presenters
 from openmtd.server.alerts import service as alerts_service
@@ -285,12 +286,17 @@ def dashboard(request: Request, p: Viewer, db: Db, ctx: Ctx, now: Now) -> Respon
         key=lambda row: (-int(row["count"]), str(row["label"])),
     )
     active_alerts = sum(summary.active_alerts_by_severity.values())
+    web_index = ctx.web.index()
     return render(
         request,
         "dashboard.html",
         p,
         section="dashboard",
         summary=summary,
+        web_indicators=web_index.count,
+        web_blocks_7d=alerts_service.alerts_with_activity_since(
+            db, category=WEB_CATEGORY, since=now - timedelta(days=7)
+        ),
         noncompliant=noncompliant,
         active_alerts=active_alerts,
         high_alerts=summary.active_alerts_by_severity.get(Severity.HIGH.value, 0),
