@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+from browsers import CHROMIUM, CHROMIUM_ARGS, playwright
 
-from conftest import missing
 from openmtd.config import Settings
 from openmtd.domain.enums import Role
 from openmtd.server.app import create_app
@@ -27,16 +27,8 @@ from openmtd.server.security import create_api_token
 from openmtd.server.users.service import create_user
 
 pytestmark = pytest.mark.e2e
+_ = playwright  # the fixture, imported by name
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN = "e2e-admin"
 PASSWORD = "correct horse battery staple"
 
@@ -51,18 +43,6 @@ def _free_port() -> int:
 class Running:
     url: str
     app: Any
-
-
-@pytest.fixture
-def playwright() -> Any:
-    """Playwright's sync entry point, once chromium and playwright are known to be there."""
-    if not Path(CHROMIUM).exists():
-        missing("Debian chromium at /usr/bin/chromium", "install it with: apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright (Python)", "install it with: pip install -e '.[test]'")
-    return sync_playwright
 
 
 @pytest.fixture

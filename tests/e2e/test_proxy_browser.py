@@ -8,68 +8,28 @@ the warning and the "warning overlooked" detection, in that order. Screenshots l
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browsers import CHROMIUM, CHROMIUM_ARGS, playwright, serve_page
 
-from conftest import FakeClock, missing
+from conftest import FakeClock
 from openmtd.agent.protection.proxy import ProtectionProxy, ProxyThread
 from openmtd.domain.device import Detection
 from openmtd.domain.web import Indicator, IndicatorAction, IndicatorMeta, IndicatorType, MatchKind
 from openmtd.engines.web.index import build_index
 
 pytestmark = pytest.mark.e2e
+_ = playwright  # the fixture, imported by name
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ORIGIN_PAGE = b"<!doctype html><title>Origin</title><h1>Welcome to the origin</h1>"
-
-
-class _Origin(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(ORIGIN_PAGE)))
-        self.end_headers()
-        self.wfile.write(ORIGIN_PAGE)
-
-
-@pytest.fixture
-def playwright() -> Any:
-    if not Path(CHROMIUM).exists():
-        missing("Debian chromium at /usr/bin/chromium", "install it with: apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright (Python)", "install it with: pip install -e '.[test]'")
-    return sync_playwright
 
 
 @pytest.fixture
 def origin_port() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    yield from serve_page(ORIGIN_PAGE)
 
 
 def test_the_browser_sees_block_and_warning_pages(

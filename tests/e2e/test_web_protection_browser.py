@@ -10,17 +10,15 @@ phishing warnings on the alert page.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from browsers import CHROMIUM, CHROMIUM_ARGS, playwright, serve_page
 
-from conftest import missing
 from openmtd.agent import state as agent_state
 from openmtd.agent.collectors.simulated import simulate
 from openmtd.agent.onboarding import onboard, plan_from_options
@@ -35,55 +33,18 @@ from openmtd.server.security import create_api_token
 from openmtd.server.users.service import create_user
 
 pytestmark = pytest.mark.e2e
+_ = playwright  # the fixture, imported by name
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN, PASSWORD = "e2e-web-admin", "correct horse battery staple"
 SCENARIO = "ios-supervised"
 TODAY = date(2026, 11, 26)
 PAGE = b"<!doctype html><title>Newsletter</title><h1>The newsletter page</h1>"
 
 
-class _Origin(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(PAGE)))
-        self.end_headers()
-        self.wfile.write(PAGE)
-
-
-@pytest.fixture
-def playwright() -> Any:
-    if not Path(CHROMIUM).exists():
-        missing("Debian chromium at /usr/bin/chromium", "install it with: apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright (Python)", "install it with: pip install -e '.[test]'")
-    return sync_playwright
-
-
 @pytest.fixture
 def origin() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    for port in serve_page(PAGE):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -144,7 +105,7 @@ def test_warning_overlooked_in_the_browser_reaches_the_console(
             browser = p.chromium.launch(
                 executable_path=CHROMIUM,
                 args=[
-                    *ARGS,
+                    *CHROMIUM_ARGS,
                     f"--proxy-server={listening.proxy_url}",
                     "--proxy-bypass-list=<-loopback>",
                 ],
@@ -169,7 +130,7 @@ def test_warning_overlooked_in_the_browser_reaches_the_console(
     assert delivered.checkin is not None and delivered.checkin.alerts_raised == 3
 
     with playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(f"{srv.url}/console/login")

@@ -51,6 +51,18 @@ FORMATS = ["auto", *(f.value for f in FeedFormat)]
 _ACTION_STYLE = {"Block": "red", "Warn": "yellow", "Audit": "cyan", "Allow": "green"}
 
 
+def _spinner(as_json: bool) -> Progress:
+    """A spinner with the step and the elapsed time on stderr (silent with --json)."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=stderr(),
+        transient=True,
+        disable=as_json,
+    )
+
+
 def _action(action: str | None) -> str:
     if action is None:
         return "[dim]no match[/]"
@@ -168,14 +180,7 @@ def import_(
     if format not in FORMATS:
         fail(f"unknown format {format!r}; one of {', '.join(FORMATS)}", exit_code=2)
     settings = settings_from(data_dir=data_dir, database_url=database_url)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=stderr(),
-        transient=True,
-        disable=as_json,
-    ) as progress:
+    with _spinner(as_json) as progress:
         task = progress.add_task(f"reading {path}")
         text = _read(path)
         fmt = detect_format(text, path.name) if format == "auto" else FeedFormat(format)
@@ -283,15 +288,8 @@ def _refresh(
     engine = make_engine(settings.resolved_database_url())
     try:
         ctx = AppContext(settings=settings, engine=engine, sessions=sessions)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("refreshing feed #{task.fields[feed]}"),
-            TimeElapsedColumn(),
-            console=stderr(),
-            transient=True,
-            disable=as_json,
-        ) as progress:
-            progress.add_task("refresh", feed=feed_id)
+        with _spinner(as_json) as progress:
+            progress.add_task(f"refreshing feed #{feed_id}")
             refresh_feed(ctx, feed_id=feed_id, now=utc_now())
     finally:
         engine.dispose()
