@@ -32,14 +32,14 @@ from openmtd.config import Settings
 from openmtd.domain.web import IndicatorAction, IndicatorType, WebVerdict
 from openmtd.intel.web_export import export_admin_csv, export_stix_bundle
 from openmtd.intel.web_feeds import FeedFormat, detect_format
-from openmtd.server.context import AppContext, utc_now
+from openmtd.server.context import utc_now
 from openmtd.server.web import feeds as feed_service
 from openmtd.server.web import indicators as service
 from openmtd.server.web.protection import WebProtection, judge
 from openmtd.server.web.refresh import refresh_feed
 from openmtd.server.web.schemas import FeedCreate, FeedOut, IndicatorCreate
 from openmtd.server.web.views import feed_out, indicator_out, verdict_out
-from openmtd.store.db import make_engine, transaction
+from openmtd.store.db import transaction
 
 indicators_app = typer.Typer(
     help="Custom web indicators: add, list, import, export, delete.", no_args_is_help=True
@@ -285,14 +285,9 @@ def feeds_add(
 def _refresh(
     settings: Settings, sessions: sessionmaker[Session], feed_id: int, *, as_json: bool
 ) -> None:
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        ctx = AppContext(settings=settings, engine=engine, sessions=sessions)
-        with _spinner(as_json) as progress:
-            progress.add_task(f"refreshing feed #{feed_id}")
-            refresh_feed(ctx, feed_id=feed_id, now=utc_now())
-    finally:
-        engine.dispose()
+    with _spinner(as_json) as progress:
+        progress.add_task(f"refreshing feed #{feed_id}")
+        refresh_feed(sessions, feed_id=feed_id, now=utc_now(), max_bytes=settings.max_feed_bytes)
 
 
 def _print_feeds(feeds: list[FeedOut]) -> None:

@@ -53,7 +53,7 @@ from openmtd.server.web import indicators as indicator_service
 from openmtd.server.web import views as web_api
 from openmtd.server.web.policy import WebPolicyBody, load_policy, save_policy
 from openmtd.server.web.protection import judge
-from openmtd.server.web.refresh import refresh_feed
+from openmtd.server.web.refresh import refresh_now
 from openmtd.server.web.schemas import (
     FeedCreate,
     FeedUpdate,
@@ -641,7 +641,7 @@ def refresh(feed_id: FeedId, posted: AdminPost, db: Db, ctx: Ctx, now: Now) -> R
         now=now,
     )
     db.commit()  # refresh_feed works in its own transactions
-    refresh_feed(ctx, feed_id=feed_id, now=now)
+    refresh_now(ctx, feed_id=feed_id, now=now)
     return _see_other(f"{FEEDS}?msg=web-feed-refreshed#feed-{feed_id}")
 
 

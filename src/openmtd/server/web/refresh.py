@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import datetime
 
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from openmtd.domain.errors import InvalidInput
@@ -16,23 +17,29 @@ log = logging.getLogger(__name__)
 SCHEDULE_POLL_SECONDS = 30.0
 
 
-def refresh_feed(ctx: AppContext, *, feed_id: int, now: datetime) -> None:
-    """Fetch (outside any transaction), then apply the document in one transaction."""
-    with ctx.sessions() as db:
-        feed = feeds.get(db, feed_id)
-        location = feed.location
+def refresh_feed(
+    sessions: sessionmaker[Session], *, feed_id: int, now: datetime, max_bytes: int
+) -> None:
+    """Fetch (outside any transaction), then apply the document in one transaction. A feed
+    that cannot be read keeps its entries and records why. Callers then rebuild the index
+    (ctx.web.changed())."""
+    with sessions() as db:
+        location = feeds.get(db, feed_id).location
     try:
-        text = feeds.fetch(location, max_bytes=ctx.settings.max_feed_bytes)
+        text = feeds.fetch(location, max_bytes=max_bytes)
     except InvalidInput as e:
-        with ctx.sessions() as db:
-            feed = feeds.get(db, feed_id)
-            feeds.record_failure(db, feed=feed, reason=e.message, now=now)
+        with sessions() as db:
+            feeds.record_failure(db, feed=feeds.get(db, feed_id), reason=e.message, now=now)
             db.commit()
-            return
-    with ctx.sessions() as db:
-        feed = feeds.get(db, feed_id)
-        feeds.apply_document(db, feed=feed, text=text, now=now)
+        return
+    with sessions() as db:
+        feeds.apply_document(db, feed=feeds.get(db, feed_id), text=text, now=now)
         db.commit()
+
+
+def refresh_now(ctx: AppContext, *, feed_id: int, now: datetime) -> None:
+    """Refresh one feed for a request (API, console) and rebuild this process's index."""
+    refresh_feed(ctx.sessions, feed_id=feed_id, now=now, max_bytes=ctx.settings.max_feed_bytes)
     ctx.web.changed()
 
 
@@ -49,7 +56,7 @@ def refresh_due(ctx: AppContext) -> int:
         if not claimed:
             continue
         try:
-            refresh_feed(ctx, feed_id=feed_id, now=now)
+            refresh_now(ctx, feed_id=feed_id, now=now)
             done += 1
         except Exception:  # one broken feed never stops the others
             log.exception("refreshing feed %s failed", feed_id)

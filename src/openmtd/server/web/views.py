@@ -23,7 +23,7 @@ from openmtd.server.web import feeds as feed_service
 from openmtd.server.web import indicators as service
 from openmtd.server.web.policy import WebPolicyBody, load_policy, save_policy
 from openmtd.server.web.protection import judge
-from openmtd.server.web.refresh import refresh_feed
+from openmtd.server.web.refresh import refresh_now
 from openmtd.server.web.schemas import (
     FeedCreate,
     FeedOut,
@@ -334,7 +334,7 @@ def refresh(feed_id: FeedId, p: Admin, db: Db, ctx: Ctx, now: Now) -> FeedOut:
     feed_service.get(db, feed_id)
     record(db, actor=p.username, action="feed.refresh", target=f"feed:{feed_id}", now=now)
     db.commit()  # hands the connection back: the refresh runs in transactions of its own
-    refresh_feed(ctx, feed_id=feed_id, now=now)
+    refresh_now(ctx, feed_id=feed_id, now=now)
     db.expire_all()
     return feed_out(feed_service.get(db, feed_id))
 
