@@ -171,7 +171,9 @@ class IndicatorSetOut(BaseModel):
     name: str
     revision: int
     metas: list[dict[str, object]]
-    entries: list[tuple[str, str, int]]
+    entries: list[list[str | int]] = Field(
+        description="[type, canonical value, index into metas] for each indicator"
+    )
 
 
 class OwnAlert(BaseModel):
