@@ -169,3 +169,38 @@ def test_anti_phishing_off_for_the_platform_judges_nothing(
     now = datetime.now(UTC)
     assert index.check_host("still-listed.example", now=now).action is None
     assert index.check_host("smartscreentestratings2.net", now=now).action is None
+
+
+def test_dns_listener_blocks_with_the_synced_set_and_forwards_the_rest(
+    server: ServerThread, api: Api, tmp_path: Path
+) -> None:
+    import dns.message
+    import dns.query
+    import dns.rcode
+
+    from dnsfake import FakeUpstream
+
+    state_dir = tmp_path / "agent"
+    enrolled(server, api, state_dir)
+    indicator(api, "dns-blocked.example")
+    run(state_dir)
+    with FakeUpstream({"fine.example": ["192.0.2.44"]}, ttl=30) as upstream:
+        protection = LocalProtection(
+            state_dir, proxy_port=0, dns_port=0, dns_upstream=upstream.address
+        )
+        listening = protection.start()
+        try:
+            assert listening.dns_address is not None
+            host, port = listening.dns_address
+            blocked = dns.query.udp(
+                dns.message.make_query("www.dns-blocked.example", "A"), host, port=port, timeout=5
+            )
+            assert [str(r) for rrset in blocked.answer for r in rrset] == ["0.0.0.0"]
+            fine = dns.query.tcp(
+                dns.message.make_query("fine.example", "A"), host, port=port, timeout=5
+            )
+            assert fine.rcode() == dns.rcode.NOERROR
+            assert [str(r) for rrset in fine.answer for r in rrset] == ["192.0.2.44"]
+        finally:
+            protection.stop()
+    assert [d.category for d in outbox.drain(state_dir)] == ["Phishing"]

@@ -37,7 +37,6 @@ from openmtd.config import Settings
 from openmtd.domain.enums import Role
 from openmtd.server.app import create_app
 from openmtd.server.context import utc_now
-from openmtd.server.dns.views import router as dns_router
 from openmtd.server.security import create_api_token
 from openmtd.server.users.service import create_user
 
@@ -166,8 +165,6 @@ def server(tmp_path: Path) -> Iterator[Running]:
             data_dir=tmp_path / "data", public_url=url, dns_upstream=upstream.address
         )
         app = create_app(settings)
-        if not any(getattr(r, "path", "") == "/dns-query/{device_token}" for r in app.routes):
-            app.include_router(dns_router)  # until app.py includes it
         config = uvicorn.Config(
             app,
             ssl_certfile=str(cert),

@@ -28,6 +28,9 @@ from openmtd.domain.enums import Role
 from openmtd.server.security import create_api_token
 from openmtd.server.users.service import create_user
 
+# DoH bodies are DNS wire format: let schemathesis send bytes for them.
+schemathesis.serializer.alias("application/dns-message", "application/octet-stream")
+
 EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}  # 25 per operation
 
 

@@ -38,6 +38,7 @@ class WebSettings:
     dns_block_mode: str = "address"
     dns_block_ipv4: str = "0.0.0.0"
     dns_block_ipv6: str = "::"
+    dns_blocked_ttl: int = 60
     heuristics: dict[str, Any] = field(default_factory=dict)
     device_groups: tuple[str, ...] = ()
     sets: tuple[tuple[str, int], ...] = ()
@@ -52,6 +53,7 @@ class WebSettings:
             dns_block_mode=str(web.get("dns_block_mode", "address")),
             dns_block_ipv4=str(web.get("dns_block_ipv4", "0.0.0.0")),
             dns_block_ipv6=str(web.get("dns_block_ipv6", "::")),
+            dns_blocked_ttl=int(web.get("dns_blocked_ttl", 60)),
             heuristics=dict(web.get("heuristics") or {}),
             device_groups=device_groups,
             sets=sets,
@@ -64,6 +66,7 @@ class WebSettings:
             "dns_block_mode": self.dns_block_mode,
             "dns_block_ipv4": self.dns_block_ipv4,
             "dns_block_ipv6": self.dns_block_ipv6,
+            "dns_blocked_ttl": self.dns_blocked_ttl,
             "heuristics": self.heuristics,
             "device_groups": list(self.device_groups),
             "sets": [list(s) for s in self.sets],

@@ -19,6 +19,8 @@ from openmtd.server.console.web_pages import IMPORT_PAGE
 from openmtd.server.console.web_pages import router as console_web_router
 from openmtd.server.context import AppContext, utc_now
 from openmtd.server.devices.views import router as devices_router
+from openmtd.server.dns.views import DohFastPath
+from openmtd.server.dns.views import router as dns_router
 from openmtd.server.errors import install_error_handlers
 from openmtd.server.middleware import BodyLimit, SecurityHeaders
 from openmtd.server.onboarding.views import router as onboarding_router
@@ -60,6 +62,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     install_error_handlers(app)
     document_models(app)
     for router in (
+        dns_router,  # first: DoH is the busiest route after check-ins
         agent_router,
         devices_router,
         alerts_router,
@@ -84,4 +87,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         import_paths=(IMPORT_PATH, IMPORT_PAGE),
     )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(DohFastPath)  # outermost: answers /dns-query/ before routing
     return app

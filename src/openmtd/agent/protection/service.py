@@ -104,7 +104,9 @@ class LocalProtection:
 
     def _block_answer(self) -> BlockAnswer:
         s = self.index.settings
-        return BlockAnswer.of(s.dns_block_mode, s.dns_block_ipv4, s.dns_block_ipv6, 60)
+        return BlockAnswer.of(
+            s.dns_block_mode, s.dns_block_ipv4, s.dns_block_ipv6, s.dns_blocked_ttl
+        )
 
     def start(self) -> Listening:
         self.index()

@@ -388,6 +388,7 @@ class WebIndex:
         if len(live) == 1:  # the common case: one indicator matched
             only = _as_match(live[0])
             return WebVerdict(target, only, (only,))
+
         def rank(c: _Candidate) -> tuple[int, int, int]:
             spec = c.specificity
             if exact_ip and c.type is IndicatorType.URL:

@@ -148,6 +148,7 @@ class WebSettings(BaseModel):
     dns_block_mode: str
     dns_block_ipv4: str
     dns_block_ipv6: str
+    dns_blocked_ttl: int
     heuristics: dict[str, object]
 
 

@@ -143,6 +143,7 @@ def sync(
             dns_block_mode=web.dns.block_mode,
             dns_block_ipv4=str(web.dns.block_ipv4),
             dns_block_ipv6=str(web.dns.block_ipv6),
+            dns_blocked_ttl=web.dns.blocked_ttl,
             heuristics=web.heuristics.model_dump(mode="json"),
         ),
         indicator_sets=[

@@ -13,10 +13,11 @@ from openmtd.domain.web import IndicatorAction
 from openmtd.engines.web.canonical import InvalidUrl, canonical_host
 from openmtd.engines.web.lookalike import HEURISTICS, LookalikePolicy
 from openmtd.server.audit.service import record
-from openmtd.server.web.sync import POLICY_GENERATION, bump
+from openmtd.server.web.sync import bump
 from openmtd.store.models import WebPolicy
 
 POLICY_ROW = 1
+WEB_POLICY_GENERATION = "web-policy"  # bumped with every save (and the agents' generation)
 
 DomainName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 
@@ -115,4 +116,4 @@ def save_policy(db: Session, *, body: WebPolicyBody, actor: str, now: datetime) 
         row.updated_at = now
         row.updated_by = actor
     record(db, actor=actor, action="web_policy.update", target="web_policy", now=now)
-    bump(db, POLICY_GENERATION, now=now)
+    bump(db, WEB_POLICY_GENERATION, now=now)

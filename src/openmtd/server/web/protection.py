@@ -26,7 +26,7 @@ from openmtd.engines.web.wire import IndicatorSet
 from openmtd.server.web import indicators as custom
 from openmtd.server.web import policy as web_policy
 from openmtd.server.web.feeds import feed_indicator_set
-from openmtd.store.models import Feed, WebPolicy
+from openmtd.store.models import Feed, SyncGeneration
 
 CUSTOM_LAYER = "custom"
 
@@ -37,18 +37,22 @@ class Stamp:
 
     custom: int
     feeds: tuple[tuple[int, int], ...]  # (feed id, revision) of enabled feeds
-    policy: str
+    policy: int
 
 
 def read_stamp(db: Session) -> Stamp:
     feeds = db.execute(
         select(Feed.id, Feed.revision).where(Feed.enabled.is_(True)).order_by(Feed.id)
     ).all()
-    policy_at = db.scalar(select(WebPolicy.updated_at).where(WebPolicy.id == 1))
+    policy = db.scalar(
+        select(SyncGeneration.generation).where(
+            SyncGeneration.name == web_policy.WEB_POLICY_GENERATION
+        )
+    )
     return Stamp(
         custom=custom.revision(db),
         feeds=tuple((r.id, r.revision) for r in feeds),
-        policy=policy_at.isoformat() if policy_at else "",
+        policy=policy or 0,
     )
 
 

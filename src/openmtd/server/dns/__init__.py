@@ -1,0 +1,1 @@
+"""Protective DNS: DNS-over-HTTPS per device, DoH tokens and DNS profiles."""
