@@ -37,6 +37,17 @@ EXPECTED_ADMIN_ONLY = {
     ("GET", "/api/audit"),
     ("POST", "/api/onboarding/managed-config"),
     ("POST", "/api/devices/{device_id}/retire"),
+    ("POST", "/api/devices/{device_id}/dns-profile"),
+    ("POST", "/api/devices/{device_id}/dns-profile.mobileconfig"),
+    ("POST", "/api/web/indicators"),
+    ("POST", "/api/web/indicators/import"),
+    ("PATCH", "/api/web/indicators/{indicator_id}"),
+    ("DELETE", "/api/web/indicators/{indicator_id}"),
+    ("POST", "/api/web/feeds"),
+    ("PATCH", "/api/web/feeds/{feed_id}"),
+    ("DELETE", "/api/web/feeds/{feed_id}"),
+    ("POST", "/api/web/feeds/{feed_id}/refresh"),
+    ("PUT", "/api/web/policy"),
 }
 ANALYST_ONLY = {("PATCH", "/api/alerts/{alert_id}")}
 PUBLIC: set[tuple[str, str]] = set()  # no console /api route is public
@@ -90,7 +101,11 @@ def test_every_console_api_route_needs_credentials(api: Api) -> None:
 
 @pytest.mark.parametrize("role", ["analyst", "read-only"])
 def test_admin_only_routes_refuse_lower_roles(api: Api, role: str) -> None:
-    admin_only = [r for r in api_routes(api.app) if r[1].startswith(ADMIN_ONLY_PREFIXES)]
+    admin_only = [
+        r
+        for r in api_routes(api.app)
+        if r[1].startswith(ADMIN_ONLY_PREFIXES) or r in EXPECTED_ADMIN_ONLY
+    ]
     assert set(admin_only) == EXPECTED_ADMIN_ONLY
     for method, path in admin_only:
         r = call(api.client, method, path, api.headers(role))

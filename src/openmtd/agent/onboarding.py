@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from openmtd.agent import state as agent_state
+from openmtd.agent import web
 from openmtd.agent.client import AgentClient, AgentError, DeviceDescription, Enrollment, SyncPayload
 from openmtd.agent.collectors.simulated import SimulatedDevice
 from openmtd.agent.spool import spool_for
@@ -215,16 +216,24 @@ def onboard(
     agent_state.save(state_dir, state)
     spool_for(state_dir).clear()  # reports of an earlier enrollment are not this device's
     synced = False
+    web.forget(state_dir)  # indicator sets of an earlier enrollment
     try:
         with client_factory(plan.server_url, credential=enrollment.device_credential) as client:
             result = client.sync(enrollment.device_id)
+            if isinstance(result, SyncPayload):
+                # Protection starts with the first sync: the indicator sets come with it.
+                web.sync_sets(
+                    state_dir,
+                    web.WebSettings.from_sync(
+                        result.web, result.device_groups, result.indicator_sets
+                    ),
+                    lambda name: client.indicator_set(enrollment.device_id, name),
+                )
+                state = apply_sync(state, result)
+                agent_state.save(state_dir, state)
+                synced = True
     except AgentError:
-        pass  # enrolled; the next run syncs
-    else:
-        if isinstance(result, SyncPayload):
-            state = apply_sync(state, result)
-            agent_state.save(state_dir, state)
-            synced = True
+        pass  # enrolled; the next run syncs (without an ETag: no web settings on disk yet)
     return Onboarded(state, enrollment, plan.mode, asked, synced)
 
 

@@ -97,6 +97,14 @@ class WebSettings:
         )
 
 
+def forget(state_dir: Path) -> None:
+    """Remove every stored set and the settings (a new enrollment starts clean)."""
+    folder = state_dir / WEB_DIR
+    if folder.is_dir():
+        for path in folder.glob("*.json"):
+            path.unlink(missing_ok=True)
+
+
 def has_settings(state_dir: Path) -> bool:
     return (state_dir / WEB_DIR / SETTINGS_FILE).is_file()
 
