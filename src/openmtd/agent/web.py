@@ -171,5 +171,5 @@ def load_index(state_dir: Path) -> WebIndex:
             ind_set = IndicatorSet.from_dict(json.loads(path.read_text()))
         except (OSError, ValueError, TypeError, KeyError):
             continue
-        layers.append(IndexLayer.build(ind_set.name, ind_set.indicators()))
+        layers.append(IndexLayer.build_set(ind_set))
     return WebIndex(layers, lookalike=settings.lookalike())

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import assert_never
 from urllib.parse import unquote_to_bytes
 
@@ -65,8 +65,12 @@ class CanonicalUrl:
     query: str | None  # without the "?"; None when absent, "" when the URL ends in "?"
     host_is_ip: bool
     idn_problem: str = ""  # why a non-ASCII host could not be converted to punycode
+    # The whole URL when the input was canonical already (saves rebuilding it); not compared.
+    text: str = field(default="", compare=False, repr=False)
 
     def __str__(self) -> str:
+        if self.text:
+            return self.text
         host = f"[{self.host}]" if self.host_is_ip and ":" in self.host else self.host
         if self.query is None:
             return f"{self.scheme}://{host}{self.path}"
@@ -132,6 +136,8 @@ def canonicalize(url: str) -> CanonicalUrl:
         )
     m = _FAST_URL.fullmatch(url)
     if m is not None:
+        if m[3] and m.end(2) == m.start(3):  # a path, and no port to drop: url is the result
+            return CanonicalUrl(m[1], m[2], m[3], m[4], False, "", url)
         return CanonicalUrl(m[1], m[2], m[3] or "/", m[4], False)
     return _canonicalize_slow(url)
 

@@ -42,6 +42,7 @@ from openmtd.engines.web.canonical import (
 )
 from openmtd.engines.web.hosttable import HostTable
 from openmtd.engines.web.lookalike import LookalikeDetector
+from openmtd.engines.web.wire import IndicatorSet
 
 PILOT_TEST_TARGET = "smartscreentestratings2.net"
 PILOT_TEST_META = IndicatorMeta(
@@ -90,6 +91,7 @@ class IndexLayer:
         "_max_labels",
         "_metas",
         "_url_hosts",
+        "_url_labels",
         "count",
         "name",
     )
@@ -104,35 +106,57 @@ class IndexLayer:
         self._mask = self._domains.mask
         # host -> ((path, query, meta index), ...)
         self._url_hosts: dict[str, tuple[tuple[str, str | None, int], ...]] = {}
+        self._url_labels = 0  # labels of the longest URL indicator host
         self._ip_exact: dict[str, tuple[int, ...]] = {}
         # (version, prefix length) -> {network address as int: meta indexes}
         self._ip_nets: dict[tuple[int, int], dict[int, tuple[int, ...]]] = {}
 
     @classmethod
     def build(cls, name: str, indicators: Iterable[Indicator]) -> IndexLayer:
+        """From Indicator objects (tests, small sets); sets use build_set."""
+        metas: dict[IndicatorMeta, int] = {}
+        entries = [(i.type, i.value, metas.setdefault(i.meta, len(metas))) for i in indicators]
+        return cls.build_entries(name, list(metas), entries)
+
+    @classmethod
+    def build_set(cls, indicator_set: IndicatorSet) -> IndexLayer:
+        return cls.build_entries(indicator_set.name, indicator_set.metas, indicator_set.entries)
+
+    @classmethod
+    def build_entries(
+        cls,
+        name: str,
+        metas: Sequence[IndicatorMeta],
+        entries: Iterable[tuple[IndicatorType, str, int]],
+    ) -> IndexLayer:
+        """The layer for (type, canonical value, index into metas) entries."""
         layer = cls(name)
-        meta_ids: dict[IndicatorMeta, int] = {}
+        layer._metas = list(metas)
         domains: list[tuple[str, int]] = []
         urls: dict[str, list[tuple[str, str | None, int]]] = {}
-        for ind in indicators:
-            m = meta_ids.get(ind.meta)
-            if m is None:
-                m = meta_ids[ind.meta] = len(layer._metas)
-                layer._metas.append(ind.meta)
-            layer.count += 1
-            if ind.type is IndicatorType.DOMAIN and not _looks_like_ip(ind.value):
-                domains.append((ind.value, m))
-            elif ind.type is IndicatorType.URL:
-                host, _, rest = ind.value.partition("/")
+        domain_type, url_type = IndicatorType.DOMAIN, IndicatorType.URL
+        count = 0
+        for kind, value, m in entries:
+            count += 1
+            if kind is domain_type and not (
+                (value[-1].isdigit() or ":" in value) and _looks_like_ip(value)
+            ):
+                domains.append((value, m))
+            elif kind is url_type:
+                host, _, rest = value.partition("/")
                 path, sep, query = ("/" + rest).partition("?")
                 urls.setdefault(host, []).append((path, query if sep else None, m))
             else:
-                layer._add_ip(ind.value, m)
+                layer._add_ip(value, m)
+        layer.count = count
         layer._domains = HostTable.build(domains)
         layer._max_labels = max((d.count(".") + 1 for d, _ in domains), default=0)
         layer._keys = layer._domains.keys
         layer._mask = layer._domains.mask
         layer._url_hosts = {h: tuple(v) for h, v in urls.items()}
+        layer._url_labels = max(
+            (h.count(".") + 1 for h in urls if not (h[-1].isdigit() or ":" in h)), default=0
+        )
         return layer
 
     def _add_ip(self, value: str, meta: int) -> None:
@@ -149,33 +173,46 @@ class IndexLayer:
         """The host table's arrays (the bulk of a big feed's memory)."""
         return self._domains.nbytes
 
-    def match_host(self, host: str, out: list[_Candidate]) -> None:
-        """Domain indicators on the host or any parent domain.
+    def match_name(
+        self, host: str, path: str | None, query: str | None, out: list[_Candidate]
+    ) -> None:
+        """Domain indicators on the host or a parent domain, and (with a path) URL indicators
+        whose host expression is the host or a parent and whose path covers the path.
 
-        Only suffixes that can be indicators are probed: at least two labels (a domain
-        indicator always has a dot) and at most as many as the longest indicator has. The
-        table probe is inlined: this loop is the hottest code of web protection.
+        One walk over the host's suffixes, shortest first, probing only as many labels as the
+        longest indicator has (a domain indicator always has two or more). The domain table's
+        probe is inlined: this loop is the hottest code of web protection.
         """
         keys = self._keys
         mask = self._mask
-        left = self._max_labels - 1
-        pos = host.rfind(".")
-        while left > 0 and pos >= 0:
-            left -= 1
+        domain_labels = self._max_labels
+        url_labels = self._url_labels if path is not None else 0
+        labels = domain_labels if domain_labels > url_labels else url_labels
+        pos = len(host)
+        n = 0
+        while n < labels:
             pos = host.rfind(".", 0, pos)
-            name = host[pos + 1 :]
-            key = hash(name) or 1
-            i = key & mask
-            while True:
-                slot = keys[i]
-                if slot == key:
-                    self._hit(name, i, out)
-                    break
-                if slot == 0:
-                    break
-                i = (i + 1) & mask
+            n += 1
+            if n <= url_labels:
+                entries = self._url_hosts.get(host[pos + 1 :])
+                if entries is not None:
+                    self._url_hit(host[pos + 1 :], entries, path or "/", query, out)
+            if 2 <= n <= domain_labels:
+                name = host[pos + 1 :]
+                key = hash(name) or 1
+                i = key & mask
+                while True:
+                    slot = keys[i]
+                    if slot == key:
+                        self._domain_hit(name, i, out)
+                        break
+                    if slot == 0:
+                        break
+                    i = (i + 1) & mask
+            if pos < 0:
+                return
 
-    def _hit(self, name: str, slot: int, out: list[_Candidate]) -> None:
+    def _domain_hit(self, name: str, slot: int, out: list[_Candidate]) -> None:
         table = self._domains
         spec = (len(name), 0)
         out.extend(
@@ -183,23 +220,27 @@ class IndexLayer:
             for m in table.values(table.value_at(slot))
         )
 
-    def match_url(self, host: str, path: str, query: str | None, out: list[_Candidate]) -> None:
-        """URL indicators whose host expression is the host or a parent, and whose path covers."""
-        if not self._url_hosts:
-            return
-        name = host
-        while True:
-            entries = self._url_hosts.get(name)
-            if entries is not None:
-                out.extend(
-                    _url_candidate(self._metas[m], name, prefix, q)
-                    for prefix, q, m in entries
-                    if _path_covers(prefix, q, path, query)
-                )
-            dot = name.find(".")
-            if dot < 0:
-                return
-            name = name[dot + 1 :]
+    def _url_hit(
+        self,
+        name: str,
+        entries: tuple[tuple[str, str | None, int], ...],
+        path: str,
+        query: str | None,
+        out: list[_Candidate],
+    ) -> None:
+        out.extend(
+            _url_candidate(self._metas[m], name, prefix, q)
+            for prefix, q, m in entries
+            if _path_covers(prefix, q, path, query)
+        )
+
+    def match_url_on_ip(
+        self, host: str, path: str, query: str | None, out: list[_Candidate]
+    ) -> None:
+        """URL indicators on exactly this IP host."""
+        entries = self._url_hosts.get(host)
+        if entries is not None:
+            self._url_hit(host, entries, path, query, out)
 
     def match_ip(
         self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, out: list[_Candidate]
@@ -360,18 +401,20 @@ class WebIndex:
         target: str = "",
     ) -> WebVerdict:
         target = target or host
-        pilot = _pilot_match(host) if self._builtin else None
-        if pilot is not None:
-            return WebVerdict(target=target, decision=pilot, matches=(pilot,))
+        if self._builtin and host.endswith(PILOT_TEST_TARGET):
+            pilot = _pilot_match(host)
+            if pilot is not None:
+                return WebVerdict(target, pilot, (pilot,))
         found: list[_Candidate] = []
         ip = _parse_ip(host) if host[:1].isdigit() or ":" in host else None
-        for layer in self._layers:
-            if ip is not None:
+        if ip is None:
+            for layer in self._layers:
+                layer.match_name(host, path, query, found)
+        else:
+            for layer in self._layers:
                 layer.match_ip(ip, found)
-            else:
-                layer.match_host(host, found)
-            if path is not None:
-                layer.match_url(host, path, query, found)
+                if path is not None:
+                    layer.match_url_on_ip(host, path, query, found)
         if found:
             live = [c for c in found if c.meta.applies(now=now, device_groups=device_groups)]
             if live:

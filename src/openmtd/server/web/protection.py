@@ -135,9 +135,7 @@ class WebProtection:
                 if before.get(feed_id) != revision:
                     ind_set = feed_indicator_set(db, feed_id)
                     if ind_set is not None:
-                        index = index.replace_layer(
-                            IndexLayer.build(feed_layer_name(feed_id), ind_set.indicators())
-                        )
+                        index = index.replace_layer(IndexLayer.build_set(ind_set))
             for feed_id in before:
                 if feed_id not in now_feeds:
                     index = index.without_layer(feed_layer_name(feed_id))
