@@ -29,7 +29,6 @@ import multiprocessing as mp
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ import time
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from checkin import free_port, wait_healthy  # the same server helpers as the check-in bench
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("blocked", "cached", "uncached")
@@ -66,27 +67,6 @@ def serve(port: int, workers: int) -> None:
         access_log=False,
         log_level="warning",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not become healthy")
 
 
 def seed_store(database_url: str, indicators: list[str]) -> str:
