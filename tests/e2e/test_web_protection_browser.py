@@ -20,6 +20,7 @@ import pytest
 from browsers import CHROMIUM, CHROMIUM_ARGS, playwright, serve_page
 
 from openmtd.agent import state as agent_state
+from openmtd.agent import web
 from openmtd.agent.collectors.simulated import simulate
 from openmtd.agent.onboarding import onboard, plan_from_options
 from openmtd.agent.protection.service import LocalProtection
@@ -96,7 +97,8 @@ def test_warning_overlooked_in_the_browser_reaches_the_console(
         collector=agent_state.Collector("simulated", SCENARIO, 3, TODAY.isoformat()),
         now=datetime.now(UTC),
     )
-    assert run_once(state_dir, device, now=datetime.now(UTC)).sync == "updated"
+    # the indicator sets came with the enrollment's first sync
+    assert web.stored_revision(state_dir, "custom") is not None
 
     protection = LocalProtection(state_dir, proxy_port=0)
     listening = protection.start()
