@@ -4,7 +4,10 @@ It starts a real server on a free loopback port with a temporary SQLite database
 admin and an API token, creates an onboarding token through the admin API, enrolls and checks
 in one simulated device per supported scenario through the real agent (over HTTP), verifies
 that every unsupported scenario is refused with an error naming it, and then checks the seed's
-exit criteria against the admin API.
+exit criteria: the devices are in the inventory (admin API); the phishing test URL is blocked
+through one device's agent (its local proxy, with the indicator sets it synced); the alert that
+the agent's next check-in raises is in the admin API and on the console's alert page, seen by
+the admin signed in through the login form.
 """
 
 from __future__ import annotations
