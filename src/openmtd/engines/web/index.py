@@ -188,17 +188,21 @@ class IndexLayer:
         domain_labels = self._max_labels
         url_labels = self._url_labels if path is not None else 0
         labels = domain_labels if domain_labels > url_labels else url_labels
-        pos = len(host)
-        n = 0
-        while n < labels:
+        pos = host.rfind(".")
+        if url_labels:  # the last label alone can be a URL indicator's host ("intranet/x")
+            entries = self._url_hosts.get(host[pos + 1 :])
+            if entries is not None:
+                self._url_hit(host[pos + 1 :], entries, path or "/", query, out)
+        n = 1
+        while n < labels and pos >= 0:
             pos = host.rfind(".", 0, pos)
             n += 1
+            name = host[pos + 1 :]
             if n <= url_labels:
-                entries = self._url_hosts.get(host[pos + 1 :])
+                entries = self._url_hosts.get(name)
                 if entries is not None:
-                    self._url_hit(host[pos + 1 :], entries, path or "/", query, out)
-            if 2 <= n <= domain_labels:
-                name = host[pos + 1 :]
+                    self._url_hit(name, entries, path or "/", query, out)
+            if n <= domain_labels:
                 key = hash(name) or 1
                 i = key & mask
                 while True:
@@ -209,8 +213,6 @@ class IndexLayer:
                     if slot == 0:
                         break
                     i = (i + 1) & mask
-            if pos < 0:
-                return
 
     def _domain_hit(self, name: str, slot: int, out: list[_Candidate]) -> None:
         table = self._domains
@@ -379,14 +381,12 @@ class WebIndex:
             name = canonical_host(host)
         except InvalidUrl as e:
             return WebVerdict(target=host[:200], decision=None, problem=e.message)
-        return self._judge(name, None, None, now=now, device_groups=device_groups)
+        return self._judge(name, None, None, now, device_groups, name)
 
     def check_canonical(
         self, url: CanonicalUrl, *, now: datetime, device_groups: frozenset[str] | None = None
     ) -> WebVerdict:
-        return self._judge(
-            url.host, url.path, url.query, now=now, device_groups=device_groups, target=str(url)
-        )
+        return self._judge(url.host, url.path, url.query, now, device_groups, str(url))
 
     # -- the decision ---------------------------------------------------------------------
 
@@ -395,18 +395,17 @@ class WebIndex:
         host: str,
         path: str | None,
         query: str | None,
-        *,
         now: datetime,
         device_groups: frozenset[str] | None,
-        target: str = "",
+        target: str,
     ) -> WebVerdict:
-        target = target or host
+        """Positional arguments only: this runs for every lookup, and keywords cost."""
         if self._builtin and host.endswith(PILOT_TEST_TARGET):
             pilot = _pilot_match(host)
             if pilot is not None:
                 return WebVerdict(target, pilot, (pilot,))
         found: list[_Candidate] = []
-        ip = _parse_ip(host) if host[:1].isdigit() or ":" in host else None
+        ip = _parse_ip(host) if host[0].isdigit() or ":" in host else None
         if ip is None:
             for layer in self._layers:
                 layer.match_name(host, path, query, found)
