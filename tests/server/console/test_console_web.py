@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import html
+import plistlib
 import re
 from pathlib import Path
 from typing import Any
@@ -551,3 +553,31 @@ def test_unknown_web_pages_are_html_404s(api: Api) -> None:
         r = browser.post(path, {"action": "Warn"})
         assert r.status_code == 404, path
         assert "Not found" in r.text
+
+
+def test_admin_issues_a_dns_profile_from_the_device_page(api: Api) -> None:
+    device = api.enroll("ios-supervised")
+    admin = signed_in(api.app, api.clock, "admin")
+    page = admin.get(f"/console/devices/{device['device_id']}")
+    assert 'id="issue-dns-profile"' in page.text
+    issued = admin.post(f"/console/devices/{device['device_id']}/dns-profile")
+    assert issued.status_code == 200, issued.text
+    assert issued.headers["cache-control"] == "no-store"
+    url = re.search(r'<code id="doh-url">([^<]+)</code>', issued.text)
+    assert url is not None and "/dns-query/omt_dns_" in url.group(1)
+    encoded = re.search(r"base64,([A-Za-z0-9+/=]+)", issued.text)
+    assert encoded is not None
+    profile = plistlib.loads(base64.b64decode(encoded.group(1)))
+    dns = profile["PayloadContent"][0]["DNSSettings"]
+    assert dns["DNSProtocol"] == "HTTPS" and dns["ServerURL"] == url.group(1)
+    assert "Private DNS" in issued.text
+    # read-only users see no button and cannot issue one; a missing CSRF token is refused
+    reader = signed_in(api.app, api.clock, "read-only")
+    assert (
+        'id="issue-dns-profile"' not in reader.get(f"/console/devices/{device['device_id']}").text
+    )
+    assert reader.post(f"/console/devices/{device['device_id']}/dns-profile").status_code == 403
+    assert (
+        admin.post(f"/console/devices/{device['device_id']}/dns-profile", csrf=None).status_code
+        == 403
+    )

@@ -7,6 +7,7 @@ otherwise a 303 to the login page, or a 403 page); form handlers take a `Post` /
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -65,6 +66,7 @@ from openmtd.server.deps import Ctx, Db, Now
 from openmtd.server.devices import service as devices_service
 from openmtd.server.devices.service import DeviceFilters
 from openmtd.server.devices.views import state_rules
+from openmtd.server.dns import service as dns_service
 from openmtd.server.onboarding import service as onboarding_service
 from openmtd.server.schemas import (
     AlertUpdate,
@@ -438,6 +440,32 @@ def retire_device(
         db, device_id=device_id, actor=posted.principal.username, now=now, reason=body.reason
     )
     return _see_other(f"/console/devices/{device.id}?msg=device-retired")
+
+
+@router.post("/console/devices/{device_id}/dns-profile")
+def issue_dns_profile(
+    request: Request,
+    device_id: Annotated[str, Path(max_length=64)],
+    posted: AdminPost,
+    db: Db,
+    ctx: Ctx,
+    now: Now,
+) -> Response:
+    """Issue (rotate) the device's protective-DNS token and show its profile once."""
+    profile = dns_service.issue_profile(
+        db, ctx, request.app.state, actor=posted.principal.username, device_id=device_id, now=now
+    )
+    db.commit()
+    response = render(
+        request,
+        "dns_profile.html",
+        posted.principal,
+        section="devices",
+        profile=profile,
+        mobileconfig_b64=base64.b64encode(profile.mobileconfig).decode("ascii"),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # --- alerts -----------------------------------------------------------------------------------

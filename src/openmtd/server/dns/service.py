@@ -384,6 +384,18 @@ class DohResolver:
             log.exception("could not record a DoH detection for device %s", device_id)
 
 
+def issue_profile(
+    db: Session, ctx: AppContext, state: object, *, actor: str, device_id: str, now: datetime
+) -> DnsProfile:
+    """Issue (rotate) the device's DoH token and render its profile; this process forgets the
+    old token at once (other workers within DEVICE_TTL_SECONDS)."""
+    profile = issue_dns_profile(
+        db, device_id=device_id, now=now, actor=actor, public_url=ctx.settings.public_url
+    )
+    resolver(ctx, state).forget(device_id)
+    return profile
+
+
 def resolver(ctx: AppContext, state: object) -> DohResolver:
     """The app's resolver, made on first use and kept on `app.state.dns`."""
     found = getattr(state, "dns", None)

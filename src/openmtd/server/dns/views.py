@@ -8,7 +8,6 @@ import binascii
 import functools
 import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -21,7 +20,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openmtd.domain.errors import OpenMTDError, PayloadTooLarge
 from openmtd.engines.web.dns import MAX_MESSAGE, Answered
-from openmtd.server.context import AppContext
 from openmtd.server.deps import Admin, Ctx, Db, Now, ReadOnly
 from openmtd.server.dns import profiles, service
 from openmtd.server.dns.service import BadDnsRequest, UnsupportedMediaType
@@ -258,16 +256,6 @@ class DnsProfileStatus(BaseModel):
 _ISSUE = responses(401, 403, 404, _409="the device is retired")
 
 
-def _issue(
-    db: Db, ctx: AppContext, request: Request, actor: str, device_id: str, now: datetime
-) -> service.DnsProfile:
-    profile = service.issue_dns_profile(
-        db, device_id=device_id, now=now, actor=actor, public_url=ctx.settings.public_url
-    )
-    service.resolver(ctx, request.app.state).forget(device_id)
-    return profile
-
-
 @router.post(
     "/api/devices/{device_id}/dns-profile",
     response_model=DnsProfileOut,
@@ -288,7 +276,9 @@ def issue_profile(
     The token is in the URL and the profile, and is shown only now: issuing again rotates it
     (the earlier URL stops working within seconds). Audit-logged.
     """
-    profile = _issue(db, ctx, request, p.username, device_id, now)
+    profile = service.issue_profile(
+        db, ctx, request.app.state, actor=p.username, device_id=device_id, now=now
+    )
     response.headers["Cache-Control"] = "no-store"
     return DnsProfileOut(
         device_id=profile.device_id,
@@ -319,7 +309,9 @@ def issue_mobileconfig(
     A POST, not a GET: every download issues a new token (the old one stops working), since a
     secret shown once cannot be fetched again.
     """
-    profile = _issue(db, ctx, request, p.username, device_id, now)
+    profile = service.issue_profile(
+        db, ctx, request.app.state, actor=p.username, device_id=device_id, now=now
+    )
     return Response(
         profile.mobileconfig,
         status_code=201,
