@@ -21,15 +21,12 @@ from openmtd.domain.device import (
     NetworkObservation,
 )
 from openmtd.engines.privacy import PrivacySettings
+from openmtd.engines.web.detections import without_url
 
 # Evidence keys that name an app or a URL; privacy drops them before a report is sent.
 APP_EVIDENCE_KEYS = frozenset(
     {"app", "app_name", "app_identifier", "package", "package_name", "bundle_id", "app_sha256"}
 )
-URL_EVIDENCE_KEYS = frozenset(
-    {"url", "domain", "host", "hostname", "referrer", "expression", "reason"}
-)
-WEB_CATEGORY = "Phishing"
 _TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@/-")
 
 
@@ -49,15 +46,11 @@ def app_json(app: AppInfo) -> dict[str, Any]:
 
 
 def detection_json(detection: Detection, privacy: PrivacySettings) -> dict[str, Any]:
-    hidden = (APP_EVIDENCE_KEYS if privacy.exclude_app_in_report else frozenset()) | (
-        URL_EVIDENCE_KEYS if privacy.exclude_url_in_report else frozenset()
-    )
+    hidden = APP_EVIDENCE_KEYS if privacy.exclude_app_in_report else frozenset()
     evidence = {k: v for k, v in detection.evidence if k not in hidden}
     title, key = detection.title, detection.key
-    if privacy.exclude_url_in_report and detection.category == WEB_CATEGORY:
-        # A web detection's title and key may name what was visited; keep neither.
-        title = title.split(":", 1)[0]
-        key = f"web:{title}:{evidence.get('decided_by', '')}"
+    if privacy.exclude_url_in_report:
+        title, key, evidence = without_url(detection.category, title, key, evidence)
     return {
         "category": detection.category,
         "title": title,

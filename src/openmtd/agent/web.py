@@ -158,10 +158,10 @@ def sync_sets(
     return SetSync(tuple(downloaded), tuple(removed))
 
 
-def load_index(state_dir: Path) -> WebIndex:
+def load_index(state_dir: Path, settings: WebSettings | None = None) -> WebIndex:
     """The index from what is on disk (works offline); unreadable set files are skipped.
     With anti-phishing turned off for this platform the index judges nothing at all."""
-    settings = load_settings(state_dir)
+    settings = settings or load_settings(state_dir)
     if not settings.anti_phishing:
         return WebIndex(builtin=False)
     layers = []

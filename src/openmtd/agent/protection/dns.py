@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import secrets
 import socket
@@ -51,6 +50,7 @@ from openmtd.engines.web.dns import (
     VerdictMemo,
     fit_udp,
     parse_query,
+    parse_resolver_address,
     upstream_query,
 )
 from openmtd.engines.web.index import WebIndex
@@ -106,7 +106,7 @@ class DnsListener:
         max_tcp_connections: int = 128,
     ) -> None:
         self._index = index
-        self.upstream = _parse_address(upstream)
+        self.upstream = parse_resolver_address(upstream)
         self._block = block
         self.device_groups = device_groups
         self._exclude_url = exclude_url
@@ -303,20 +303,3 @@ class DnsListener:
             self._on_detection(detection)
         except Exception:
             log.exception("DNS listener: on_detection failed")
-
-
-def _parse_address(value: str) -> tuple[str, int]:
-    """ "host:port", "[v6]:port" or a bare address (port 53) as (address, port)."""
-    text = value.strip()
-    host, port = text, 53
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest.startswith(":"):
-            port = int(rest[1:])
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        port = int(port_text)
-    ipaddress.ip_address(host)  # raises ValueError: the upstream must be an address
-    if not 0 < port < 65536:
-        raise ValueError(f"upstream port {port} out of range")
-    return host, port

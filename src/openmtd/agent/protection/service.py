@@ -21,7 +21,7 @@ from openmtd.agent import state as agent_state
 from openmtd.agent.protection.dns import DnsListener
 from openmtd.agent.protection.proxy import ProtectionProxy
 from openmtd.domain.device import Detection
-from openmtd.engines.web.dns import BlockAnswer
+from openmtd.engines.web.dns import BlockAnswer, first_nameserver
 from openmtd.engines.web.index import WebIndex
 
 RELOAD_CHECK_SECONDS = 1.0
@@ -52,8 +52,8 @@ class IndexOnDisk:
             self._checked = now
             stamp = self._files()
             if stamp != self._stamp:
-                self._index = web.load_index(self.state_dir)
                 self.settings = web.load_settings(self.state_dir)
+                self._index = web.load_index(self.state_dir, self.settings)
                 self._stamp = stamp
         return self._index
 
@@ -176,11 +176,9 @@ class LocalProtection:
 def _system_resolver() -> str:
     """The first nameserver of /etc/resolv.conf (port 53); 127.0.0.1:53 when there is none."""
     try:
-        for line in Path("/etc/resolv.conf").read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] == "nameserver":
-                host = parts[1]
-                return f"[{host}]:53" if ":" in host else f"{host}:53"
+        host = first_nameserver(Path("/etc/resolv.conf").read_text())
     except OSError:
-        pass
-    return "127.0.0.1:53"
+        host = None
+    if host is None:
+        return "127.0.0.1:53"
+    return f"[{host}]:53" if ":" in host else f"{host}:53"

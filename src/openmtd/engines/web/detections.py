@@ -8,12 +8,17 @@ dictionary could reverse — only which indicator, feed or heuristic decided.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from openmtd.domain.device import Detection
 from openmtd.domain.enums import Severity
 from openmtd.domain.web import IndicatorAction, WebVerdict
 
 CATEGORY = "Phishing"
-PRIVATE_EVIDENCE = frozenset({"url", "domain", "expression"})
+# Evidence keys that name what was visited; "exclude URL in report" drops them.
+URL_EVIDENCE_KEYS = frozenset(
+    {"url", "domain", "host", "hostname", "referrer", "expression", "reason"}
+)
 
 
 def web_detection(
@@ -56,6 +61,15 @@ def web_detection(
     )
 
 
-def strip_private(evidence: dict[str, str]) -> dict[str, str]:
-    """The server's second enforcement of "exclude URL in report"."""
-    return {k: v for k, v in evidence.items() if k not in PRIVATE_EVIDENCE and k != "reason"}
+def without_url(
+    category: str, title: str, key: str, evidence: Mapping[str, str]
+) -> tuple[str, str, dict[str, str]]:
+    """A detection's title, key and evidence with no trace of the URL ("exclude URL in
+    report"): URL evidence keys go from every detection, and a web detection's title and key,
+    which may name what was visited, are rebuilt from what decided. Applied by the agent before
+    sending and again by the server on receipt."""
+    kept = {k: v for k, v in evidence.items() if k not in URL_EVIDENCE_KEYS}
+    if category == CATEGORY:
+        title = title.split(":", 1)[0]
+        key = f"web:{title}:{kept.get('decided_by', '')}"
+    return title, key, kept

@@ -977,3 +977,36 @@ __all__ = [
     "parse_query",
     "render_answer",
 ]
+
+
+# -- resolver addresses -------------------------------------------------------------------
+
+
+def parse_resolver_address(value: str) -> tuple[str, int]:
+    """ "host:port", "[v6]:port" or a bare address (port 53) as (address, port).
+
+    Raises ValueError for a name (dnspython sends to addresses, never to names) or a port out
+    of range.
+    """
+    text = value.strip()
+    host, port = text, 53
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest.startswith(":"):
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        port = int(port_text)
+    ipaddress.ip_address(host)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range")
+    return host, port
+
+
+def first_nameserver(resolv_conf: str) -> str | None:
+    """The first `nameserver` address of a resolv.conf text (a zone index dropped), or None."""
+    for line in resolv_conf.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            return parts[1].split("%")[0]
+    return None

@@ -21,8 +21,7 @@ from openmtd.domain.enums import (
 )
 from openmtd.domain.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from openmtd.engines.privacy import default_privacy
-from openmtd.engines.web.detections import CATEGORY as WEB_CATEGORY
-from openmtd.engines.web.detections import strip_private
+from openmtd.engines.web.detections import without_url
 from openmtd.enrollment.scenarios import check_enrollment, check_scenario
 from openmtd.enrollment.tokens import (
     DEVICE_PREFIX,
@@ -364,10 +363,8 @@ def _detection(d: DetectionReport, *, exclude_url: bool) -> Detection:
     trace of the URL here too, whatever the agent sent (the privacy control is enforced twice)."""
     evidence = d.evidence
     title, key = d.title, d.key
-    if exclude_url and d.category == WEB_CATEGORY:
-        evidence = strip_private(evidence)
-        title = title.split(":", 1)[0]
-        key = f"web:{title}:{evidence.get('decided_by', '')}"
+    if exclude_url:
+        title, key, evidence = without_url(d.category, title, key, evidence)
     return Detection(
         category=d.category,
         title=title,

@@ -15,7 +15,6 @@ once per device and detection per minute.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
 import time
@@ -48,7 +47,9 @@ from openmtd.engines.web.dns import (
     Source,
     UpstreamAnswer,
     VerdictMemo,
+    first_nameserver,
     parse_query,
+    parse_resolver_address,
     upstream_query,
 )
 from openmtd.enrollment.tokens import digest, new_secret
@@ -164,28 +165,14 @@ def parse_upstream(value: str, *, resolv_conf: Path = Path("/etc/resolv.conf")) 
     text = value.strip()
     if not text:
         try:
-            lines = resolv_conf.read_text(encoding="utf-8", errors="replace").splitlines()
+            conf = resolv_conf.read_text(encoding="utf-8", errors="replace")
         except OSError as e:
             raise ValueError(f"no dns_upstream set and {resolv_conf} is unreadable: {e}") from e
-        servers = [
-            ln.split()[1] for ln in lines if ln.startswith("nameserver") and len(ln.split()) > 1
-        ]
-        if not servers:
+        server = first_nameserver(conf)
+        if server is None:
             raise ValueError(f"no dns_upstream set and no nameserver in {resolv_conf}")
-        text = servers[0].split("%")[0]
-    host, port = text, 53
-    if text.startswith("["):
-        inside, _, rest = text[1:].partition("]")
-        host = inside
-        if rest.startswith(":"):
-            port = int(rest[1:])
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        port = int(port_text)
-    ipaddress.ip_address(host)  # dnspython sends to addresses, never to names
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} out of range")
-    return host, port
+        text = server
+    return parse_resolver_address(text)
 
 
 async def ask_upstream(

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from openmtd.domain.web import Indicator, WebVerdict
+from openmtd.domain.web import WebVerdict
 from openmtd.engines.web.index import IndexLayer, WebIndex
 from openmtd.engines.web.lookalike import LookalikeDetector
 from openmtd.engines.web.wire import IndicatorSet
@@ -168,6 +168,3 @@ def load_set(db: Session, name: str) -> IndicatorSet | None:
     if name.startswith("feed:") and name[5:].isdigit():
         return feed_indicator_set(db, int(name[5:]))
     return None
-
-
-__all__ = ["Indicator", "WebProtection", "indicator_sets", "load_set", "read_stamp"]

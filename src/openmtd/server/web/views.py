@@ -30,7 +30,6 @@ from openmtd.server.web.schemas import (
     FeedUpdate,
     ImportResult,
     IndicatorCreate,
-    IndicatorFields,
     IndicatorOut,
     IndicatorUpdate,
     LineProblemOut,
@@ -361,6 +360,3 @@ def put_policy(body: WebPolicyBody, p: Admin, db: Db, ctx: Ctx, now: Now) -> Web
     db.commit()
     ctx.web.changed()
     return body
-
-
-__all__ = ["IMPORT_PATH", "IndicatorFields", "router"]
