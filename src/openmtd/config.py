@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,21 @@ class Settings(BaseSettings):
     )
     max_feed_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1024, description="Largest feed document a refresh reads."
+    )
+    max_apk_upload_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        ge=1024,
+        description="Largest APK an agent may upload for analysis (HTTP 413 above it).",
+    )
+    apk_upload_scope: Literal["sideloaded", "all", "off"] = Field(
+        default="sideloaded",
+        description="Which unknown APKs the server asks agents to upload: 'sideloaded' (apps "
+        "not from a store, the MDM or the system image), 'all', or 'off' (indicators only).",
+    )
+    yara_rule_dirs: list[Path] = Field(
+        default_factory=list,
+        description="The admin's folders of YARA rules (*.yar, *.yara), used besides the "
+        "built-in rules when APKs are analysed.",
     )
 
     def allowed_feed_dirs(self) -> list[Path]:

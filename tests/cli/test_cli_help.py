@@ -39,6 +39,8 @@ EXPECTED = {
     "agent enroll",
     "agent run",
     "agent status",
+    "scan-apk",
+    "collect android",
 }
 
 

@@ -295,11 +295,19 @@ def test_admin_csv() -> None:
     assert v6.expires_at is not None and v6.expires_at.tzinfo is UTC
     # the last row repeats the first with ";"/"," swapped and "true": same meta, a duplicate
     assert (report.lines, report.accepted, report.duplicates) == (15, 4, 1)
-    assert report.ignored_reasons == {
-        "FileSha256 indicator (not web)": 1,
-        "CertificateThumbprint indicator (not web)": 1,
-    }
+    assert report.ignored_reasons == {}  # app types are imported now (tests/intel/test_app_*)
     assert problems(report) == [
+        (
+            5,
+            "invalid file_sha256 '3f786850e387550fdab836ed7e6dc881de23001b':"
+            " '3f786850e387550fdab836ed7e6dc881de23001b' has 40 hex digits;"
+            " a SHA-256 hash has 64",
+        ),
+        (
+            6,
+            "certificate thumbprint 'aa' has 2 characters;"
+            " expected 40 hex digits (SHA-1), 64 (SHA-256) or 32 (MD5)",
+        ),
         (7, "invalid domain 'bad..name': 'bad..name' has an empty label"),
         (8, "unknown Action 'Explode'"),
         (9, "bad ExpirationTime: not an ISO 8601 time: 'next tuesday'"),
@@ -382,6 +390,11 @@ def test_stix_bundle_fixture() -> None:
         (U, "c2.example/gate.php"),
         (IP, "203.0.113.9"),
         (IP, "2001:db8::1"),
+        (
+            IndicatorType.FILE_SHA256,
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
+        (IndicatorType.PACKAGE, "com.spy.app"),
     ]
     c2 = indicators[0].meta
     assert indicators[1].meta is c2 and indicators[2].meta is c2  # one SDO, one meta
@@ -395,7 +408,7 @@ def test_stix_bundle_fixture() -> None:
     assert (named.title, named.description) == ("Named indicator", "Its own description")
     assert (named.action, named.severity) == (IndicatorAction.WARN, Severity.HIGH)
     assert report.lines == 19
-    assert (report.accepted, report.duplicates) == (4, 1)  # objects[13] 'C2.example.'
+    assert (report.accepted, report.duplicates) == (6, 1)  # objects[13] 'C2.example.'
     assert report.ignored_reasons == {
         "malware object": 1,
         "relationship object": 2,
@@ -406,10 +419,8 @@ def test_stix_bundle_fixture() -> None:
         "pattern_type sigma": 1,
         "unsupported operator LIKE": 1,
         "revoked indicator": 1,
-        "unsupported observable file:hashes.SHA-256": 1,
-        "unsupported observable app:id": 1,
     }
-    assert report.ignored == 12
+    assert report.ignored == 10
     reasons = [p.reason for p in report.problems]
     assert all(p.line == 0 for p in report.problems)
     assert [r.split(" ", 1)[0] for r in reasons] == [
@@ -430,11 +441,7 @@ def test_stix_bundle_fixture() -> None:
 @pytest.mark.parametrize(
     ("name", "kinds", "ignored"),
     [
-        (
-            "rcs_lab.stix2",
-            {D: 26},
-            {"unsupported observable app:id": 5, "unsupported observable file:hashes.sha256": 9},
-        ),
+        ("rcs_lab.stix2", {D: 26, IndicatorType.PACKAGE: 5, IndicatorType.FILE_SHA256: 9}, {}),
         (
             "operation_triangulation.stix2",
             {D: 75},
@@ -445,21 +452,21 @@ def test_stix_bundle_fixture() -> None:
         ),
         (
             "darksword.stix2",
-            {D: 10, IP: 3},
+            {D: 10, IP: 3, IndicatorType.FILE_SHA256: 1},
             {
-                "unsupported observable file:hashes.sha256": 1,
                 "unsupported observable file:path": 22,
                 "unsupported observable file:name": 7,
             },
         ),
         (
             "residentbat.stix2",
-            {IP: 24},
             {
-                "unsupported observable app:id": 8,
-                "unsupported observable app:cert.sha256": 8,
-                "unsupported observable file:hashes.sha256": 8,
+                IP: 24,
+                IndicatorType.PACKAGE: 8,
+                IndicatorType.CERT_SHA256: 8,
+                IndicatorType.FILE_SHA256: 8,
             },
+            {},
         ),
     ],
 )
@@ -498,7 +505,7 @@ def test_mvt_values_are_the_patterns_values() -> None:
         if o["type"] == "indicator" and o["pattern"].startswith("[domain-name:value=")
     ]
     expected = [p.split("'")[1].lower() for p in patterns]
-    assert [i.value for i in indicators] == expected
+    assert [i.value for i in indicators if i.type is D] == expected
 
 
 @pytest.mark.parametrize(

@@ -48,8 +48,9 @@ EXPECTED_ADMIN_ONLY = {
     ("DELETE", "/api/web/feeds/{feed_id}"),
     ("POST", "/api/web/feeds/{feed_id}/refresh"),
     ("PUT", "/api/web/policy"),
+    ("POST", "/api/apps/rescan"),
 }
-ANALYST_ONLY = {("PATCH", "/api/alerts/{alert_id}")}
+ANALYST_ONLY = {("PATCH", "/api/alerts/{alert_id}"), ("POST", "/api/apps/analyses")}
 PUBLIC: set[tuple[str, str]] = set()  # no console /api route is public
 
 

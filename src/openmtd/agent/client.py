@@ -72,6 +72,7 @@ class CheckInAnswer:
     alerts_raised: int
     sync_etag: str
     next_checkin_seconds: int
+    apk_requests: tuple[str, ...] = ()  # SHA-256 of APKs the server asks this device to upload
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,23 @@ class AgentClient:
             alerts_raised=int(data["alerts_raised"]),
             sync_etag=str(data["sync_etag"]),
             next_checkin_seconds=int(data["next_checkin_seconds"]),
+            apk_requests=tuple(str(h) for h in data.get("apk_requests") or ()),
+        )
+
+    def apk_requests(self, device_id: str) -> tuple[str, ...]:
+        """The APKs of this device the server wants to analyse."""
+        data = self._json(self._send("GET", f"/devices/{device_id}/apk-requests"))
+        return tuple(str(h) for h in data.get("apk_requests") or ())
+
+    def upload_apk(self, device_id: str, sha256: str, data: bytes) -> dict[str, Any]:
+        """Send one APK; the answer is the server's verdict (cached when it knew the APK)."""
+        return self._json(
+            self._send(
+                "PUT",
+                f"/devices/{device_id}/apks/{sha256}",
+                content=data,
+                headers={"Content-Type": "application/vnd.android.package-archive"},
+            )
         )
 
     def sync(self, device_id: str, *, etag: str | None = None) -> SyncResult:

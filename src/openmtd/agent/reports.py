@@ -42,6 +42,7 @@ def app_json(app: AppInfo) -> dict[str, Any]:
         "install_source": app.install_source.value,
         "sha256": app.sha256,
         "signer_sha256": app.signer_sha256,
+        "signer_sha1": app.signer_sha1,
     }
 
 

@@ -8,6 +8,7 @@ delivered now is spooled, never lost.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from openmtd.agent import outbox, web
 from openmtd.agent import state as agent_state
+from openmtd.agent.apps import Upload, upload_requested
 from openmtd.agent.client import AgentClient, AgentError, CheckInAnswer, SyncPayload
 from openmtd.agent.collectors.simulated import SimulatedDevice
 from openmtd.agent.onboarding import ClientFactory, apply_sync
@@ -37,6 +39,7 @@ class RunResult:
     duplicates: tuple[str, ...] = ()
     dropped: tuple[tuple[str, str], ...] = ()
     spool_size: int = 0
+    uploads: tuple[Upload, ...] = ()  # APKs the server asked for and this run sent
 
     def to_json(self) -> dict[str, Any]:
         c = self.checkin
@@ -53,6 +56,10 @@ class RunResult:
             "duplicates": list(self.duplicates),
             "dropped": [{"report_id": r, "reason": why} for r, why in self.dropped],
             "spool_size": self.spool_size,
+            "apk_uploads": [
+                {"sha256": u.sha256, "verdict": u.verdict or None, "error": u.error or None}
+                for u in self.uploads
+            ],
         }
 
 
@@ -63,7 +70,10 @@ def run_once(
     now: datetime,
     client_factory: ClientFactory = AgentClient,
     spool: Spool | None = None,
+    apk_files: Mapping[str, Path] | None = None,
 ) -> RunResult:
+    """`apk_files`: the APK files this device holds, by SHA-256; those the server asks for
+    after the check-in are uploaded for analysis."""
     state = agent_state.load(state_dir)
     if device.hardware_id != state.hardware_id or device.facts.platform is not state.platform:
         raise DeviceMismatch(
@@ -141,8 +151,15 @@ def run_once(
             if not is_retryable(e):
                 raise
             return spooled(report, e, **done)
+        uploads = (
+            upload_requested(client, state.device_id, answer.apk_requests, apk_files)
+            if apk_files and answer.apk_requests
+            else ()
+        )
     state = state.with_changes(
         last_checkin_at=now.isoformat(), checkin_interval_seconds=answer.next_checkin_seconds
     )
     agent_state.save(state_dir, state)
-    return RunResult(state.device_id, answer.report_id, answer, spool_size=len(spool), **done)
+    return RunResult(
+        state.device_id, answer.report_id, answer, spool_size=len(spool), uploads=uploads, **done
+    )

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from openmtd.agent import state as agent_state
+from openmtd.agent.apps import ApkUnreadable, installed_apk, with_apps
 from openmtd.agent.client import AgentClient, ServerUnreachable
 from openmtd.agent.collectors import simulated
 from openmtd.agent.onboarding import (
@@ -288,6 +289,11 @@ def _print_run(result: RunResult, *, as_json: bool, compact: bool) -> None:
         )
     for report_id, why in result.dropped:
         out.print(f"  ✘ dropped spooled report {report_id}: {why}", markup=False)
+    for u in result.uploads:
+        if u.error:
+            out.print(f"  ✘ APK {u.sha256[:12]}… not uploaded: {u.error}", markup=False)
+        else:
+            out.print(f"  ↑ APK {u.sha256[:12]}… uploaded: {u.verdict}", markup=False)
 
 
 @app.command()
@@ -332,6 +338,15 @@ def run(
     dns_upstream: Annotated[
         str, typer.Option(help="host:port allowed names are forwarded to (default: resolv.conf)")
     ] = "",
+    install_apk: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--install-apk",
+            metavar="FILE",
+            help="Put this real APK into the simulated device's inventory as a sideloaded app "
+            "(repeatable); it is uploaded when the server asks for it.",
+        ),
+    ] = None,
 ) -> None:
     """Check in, resend queued reports and sync the policy (ETag), once or every interval.
 
@@ -355,6 +370,12 @@ def run(
             exit_code=2,
         )
     device = simulated.simulate(profile, seed=seed, today=date.fromisoformat(c.today))
+    try:
+        installed = [installed_apk(p) for p in install_apk or ()]
+    except ApkUnreadable as e:
+        fail(str(e), exit_code=2)
+    device = with_apps(device, installed)
+    apk_files = {i.app.sha256: i.path for i in installed if i.app.sha256}
     wake = threading.Event()
     protection: LocalProtection | None = None
     try:
@@ -379,7 +400,7 @@ def run(
             stderr().print(f"local web protection: {where}", markup=False)
         while True:
             wake.clear()
-            result = run_once(directory, device, now=datetime.now(UTC))
+            result = run_once(directory, device, now=datetime.now(UTC), apk_files=apk_files)
             _print_run(result, as_json=as_json, compact=not once)
             if once:
                 return

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from openmtd import __version__
-from openmtd.cli import agent, pilot, serve, tokens, users, web
+from openmtd.cli import agent, apps, collect, pilot, serve, tokens, users, web
 from openmtd.cli.common import OneLineErrors
 
 app = typer.Typer(
@@ -26,9 +26,11 @@ app.command("pilot")(pilot.pilot)
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(agent.app, name="agent")
+app.add_typer(collect.app, name="collect")
 app.add_typer(web.indicators_app, name="indicators")
 app.add_typer(web.feeds_app, name="feeds")
 app.add_typer(web.url_app, name="url")
+app.command("scan-apk")(apps.scan_apk)
 
 
 def _version(value: bool) -> None:

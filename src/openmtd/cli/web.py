@@ -71,8 +71,16 @@ def _action(action: str | None) -> str:
 
 @indicators_app.command("add")
 def add(
-    type: Annotated[IndicatorType, typer.Argument(help="domain, url or ip")],
-    value: Annotated[str, typer.Argument(help="The domain, URL or IP / CIDR network.")],
+    type: Annotated[
+        IndicatorType,
+        typer.Argument(help="web: domain, url, ip; app: file_sha256, cert_sha1, package …"),
+    ],
+    value: Annotated[
+        str,
+        typer.Argument(
+            help="The domain, URL, IP / CIDR network, hash, certificate thumbprint or package."
+        ),
+    ],
     action: Annotated[IndicatorAction, typer.Option(help="What happens on a match.")] = (
         IndicatorAction.BLOCK
     ),

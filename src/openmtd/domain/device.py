@@ -16,8 +16,9 @@ class AppInfo:
     version: str
     name: str = ""
     install_source: InstallSource = InstallSource.UNKNOWN
-    sha256: str | None = None
-    signer_sha256: str | None = None
+    sha256: str | None = None  # of the APK file (Android)
+    signer_sha256: str | None = None  # of the signing certificate's DER encoding
+    signer_sha1: str | None = None  # the same certificate's SHA-1 (what many feeds list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,34 @@ from openmtd.domain.enums import Severity
 
 
 class IndicatorType(StrEnum):
-    """What an indicator's value names. The admin CSV spells these DomainName, Url, IpAddress."""
+    """What an indicator's value names.
+
+    Web types (the admin CSV spells them DomainName, Url, IpAddress) are judged by
+    engines.web; app types (FileSha256/FileSha1/FileMd5, CertificateThumbprint, and our
+    PackageName) by engines.apps. Hash values are lower-case hex.
+    """
 
     DOMAIN = "domain"  # a registered name; covers all its subdomains
     URL = "url"  # host + path prefix (+ exact query when given)
     IP = "ip"  # one IPv4/IPv6 address or a CIDR network
+    FILE_SHA256 = "file_sha256"  # an APK file's hash
+    FILE_SHA1 = "file_sha1"
+    FILE_MD5 = "file_md5"
+    CERT_SHA256 = "cert_sha256"  # a signing certificate's thumbprint (of its DER encoding)
+    CERT_SHA1 = "cert_sha1"
+    CERT_MD5 = "cert_md5"
+    PACKAGE = "package"  # an Android package name (or iOS bundle id), exact
+
+    @property
+    def is_web(self) -> bool:
+        return self in _WEB_TYPES
+
+    @property
+    def is_app(self) -> bool:
+        return self not in _WEB_TYPES
+
+
+_WEB_TYPES = frozenset({IndicatorType.DOMAIN, IndicatorType.URL, IndicatorType.IP})
 
 
 class IndicatorAction(StrEnum):

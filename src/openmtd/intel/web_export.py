@@ -1,6 +1,10 @@
 """Indicators -> the reference product's admin CSV and STIX 2.1 bundles. Pure: text and dicts
 out, the caller writes them. Both formats read back through `web_feeds.parse_indicators` to the
 same indicators (given the same `defaults` kind and source, which neither format carries).
+Web and app indicators alike: app types are written with the admin CSV names of
+`web_feeds.ADMIN_TYPE_NAMES` (FileSha256, CertificateThumbprint, our PackageName …) and the STIX
+patterns MVT and the STIX spec use ("[app:id = …]", "[app:cert.sha1 = …]",
+"[file:hashes.'SHA-256' = …]").
 
 Limits of the admin CSV: RbacGroups and MitreTechniques are comma-separated, so a device-group
 name holding "," or ";" cannot round-trip; cells are stripped of surrounding white space.
@@ -93,16 +97,32 @@ def stix_string_literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+# Object paths of the app types: MVT's custom app object for packages and signing
+# certificates, the spec's file object (hash names from its hash-algorithm vocabulary).
+_STIX_APP_PATHS = {
+    IndicatorType.PACKAGE: "app:id",
+    IndicatorType.CERT_SHA256: "app:cert.sha256",
+    IndicatorType.CERT_SHA1: "app:cert.sha1",
+    IndicatorType.CERT_MD5: "app:cert.md5",
+    IndicatorType.FILE_SHA256: "file:hashes.'SHA-256'",
+    IndicatorType.FILE_SHA1: "file:hashes.'SHA-1'",
+    IndicatorType.FILE_MD5: "file:hashes.'MD5'",
+}
+
+
 def stix_pattern(indicator: Indicator) -> str:
-    """The one-comparison pattern of an indicator, e.g. "[domain-name:value = 'example.com']"."""
+    """The one-comparison pattern of an indicator, e.g. "[domain-name:value = 'example.com']",
+    "[app:id = 'com.example.spy']"."""
     value = indicator.value
     if indicator.type is IndicatorType.DOMAIN:
         path = "domain-name:value"
     elif indicator.type is IndicatorType.IP:
         path = "ipv6-addr:value" if ":" in value else "ipv4-addr:value"
-    else:
+    elif indicator.type is IndicatorType.URL:
         path = "url:value"
         value = _url_text(value, "http://")
+    else:
+        path = _STIX_APP_PATHS[indicator.type]
     return f"[{path} = {stix_string_literal(value)}]"
 
 

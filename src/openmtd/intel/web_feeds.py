@@ -1,5 +1,10 @@
-"""Web indicator feeds -> `Indicator`s: domain lists, hosts files, adblock lists, URL lists, CSV,
-STIX 2.1 bundles and the reference product's admin CSV.
+"""Indicator feeds -> `Indicator`s: domain lists, hosts files, adblock lists, URL lists, CSV,
+STIX 2.1 bundles, the reference product's admin CSV, and the stalkerware-indicators project's
+YAML and samples CSV.
+
+Web indicators (domain, URL, IP) and app indicators (APK file hashes, signing-certificate
+thumbprints, package names) come out of the same parsers: STIX bundles and the admin CSV hold
+both, the stalkerware YAML too, the samples CSV only app indicators.
 
 Everything here is pure: a parser takes the document's text and returns the indicators it found
 and an `ImportReport` that accounts for every line (or STIX object). A bad line never aborts an
@@ -12,10 +17,13 @@ ones the web engine matches on. Indicators with the same type, value and meta ar
 counted as duplicates. Metas are interned: rows with the same attributes share one
 `IndicatorMeta` object, so a million-row feed costs one meta, not a million.
 
-Counting: `lines` is the number of physical lines read (STIX: objects in the bundle);
+Counting: `lines` is the number of physical lines read (STIX: objects in the bundle, the
+stalkerware YAML: its entries);
 `accepted`, `duplicates`, `ignored` and `problem_count` count entries — a hosts line can name
 several hosts and a STIX pattern several comparisons, so these need not add up to `lines`.
 Problems of a STIX object have line 0 and name the object ("objects[3] indicator--…: …").
+Problems of a stalkerware YAML entry have the entry's first line and name it by index and name
+("entries[3] 'TheTruthSpy': certificates[2]: …").
 
 STIX patterns are parsed by stix2-patterns (the OASIS ANTLR grammar), walked by a small
 listener that keeps the comparisons in order and notes AND, FOLLOWEDBY and qualifiers. The one
@@ -36,6 +44,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+import yaml
 from stix2patterns.exceptions import ParseException  # type: ignore[import-untyped]
 from stix2patterns.v21.grammars.STIXPatternListener import (  # type: ignore[import-untyped]
     STIXPatternListener,
@@ -45,6 +54,7 @@ from stix2patterns.v21.pattern import Pattern  # type: ignore[import-untyped]
 from openmtd.domain.enums import Severity
 from openmtd.domain.errors import InvalidInput
 from openmtd.domain.web import Indicator, IndicatorAction, IndicatorMeta, IndicatorType
+from openmtd.engines.apps.identifiers import InvalidAppIdentifier, cert_type_of
 from openmtd.engines.web.canonical import canonical_indicator
 
 MAX_PROBLEMS = 100  # LineProblems kept in a report; problem_count counts them all
@@ -59,6 +69,8 @@ class FeedFormat(StrEnum):
     CSV = "csv"  # any CSV with an url/domain/host/ip/indicator/value column
     STIX = "stix"  # STIX 2.1 (or 2.0) bundle
     ADMIN_CSV = "admin-csv"  # the reference product's indicator import CSV
+    STALKERWARE_YAML = "stalkerware-yaml"  # stalkerware-indicators' ioc.yaml / watchware.yaml
+    SAMPLES_CSV = "samples-csv"  # stalkerware-indicators' samples.csv (APK hashes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +120,24 @@ ADMIN_CSV_COLUMNS = (
     "MitreTechniques",
     "GenerateAlert",
 )
+# The IndicatorType column: the reference product's names, then our extensions for what it has
+# no name for (CertificateSha256, CertificateMd5, PackageName). On import CertificateThumbprint
+# (the reference product's, a SHA-1) takes its algorithm from its length: 40 hex digits SHA-1,
+# 64 SHA-256, 32 MD5. Export writes the names below, so every type reads back as itself.
 ADMIN_TYPE_NAMES = {
     IndicatorType.DOMAIN: "DomainName",
     IndicatorType.URL: "Url",
     IndicatorType.IP: "IpAddress",
+    IndicatorType.FILE_SHA256: "FileSha256",
+    IndicatorType.FILE_SHA1: "FileSha1",
+    IndicatorType.FILE_MD5: "FileMd5",
+    IndicatorType.CERT_SHA1: "CertificateThumbprint",
+    IndicatorType.CERT_SHA256: "CertificateSha256",  # extension
+    IndicatorType.CERT_MD5: "CertificateMd5",  # extension
+    IndicatorType.PACKAGE: "PackageName",  # extension
 }
 _ADMIN_TYPES = {name.lower(): t for t, name in ADMIN_TYPE_NAMES.items()}
-_ADMIN_NON_WEB_TYPES = {
-    name.lower(): name for name in ("FileSha1", "FileSha256", "FileMd5", "CertificateThumbprint")
-}
+_ADMIN_THUMBPRINT = "certificatethumbprint"
 _ADMIN_ACTIONS = {
     "allowed": IndicatorAction.ALLOW,
     "allow": IndicatorAction.ALLOW,
@@ -140,6 +161,10 @@ def detect_format(text: str, filename: str = "") -> FeedFormat:
     1. the content starts with "{" (after a BOM and white space), or the name ends in .stix2,
        .stix or .json: STIX;
     2. the first non-blank line is the admin CSV header (any order, any case): ADMIN_CSV;
+    2a. the first non-blank line is the samples CSV header (SHA256,Package Name,Certificate,…
+       with any order and case): SAMPLES_CSV;
+    2b. the name ends in .yaml or .yml, or the first line that is neither blank nor a "#"
+       comment starts with "- name:": STALKERWARE_YAML;
     3. the name ends in .csv, or the first line that is neither blank nor a comment ("#", "!")
        — or the comment line right before it, as URLhaus writes its header — is a CSV header
        with a column named like url/domain/host/ip/indicator/value: CSV;
@@ -156,6 +181,13 @@ def detect_format(text: str, filename: str = "") -> FeedFormat:
     first = next((ln.strip() for ln in _lines(head) if ln.strip()), "")
     if _is_admin_header(first):
         return FeedFormat.ADMIN_CSV
+    if _samples_columns(next(csv.reader([first]), [])) is not None:
+        return FeedFormat.SAMPLES_CSV
+    if name.endswith((".yaml", ".yml")):
+        return FeedFormat.STALKERWARE_YAML
+    content = next((ln.strip() for ln in _lines(head) if ln.strip()[:1] not in ("", "#")), "")
+    if content.startswith("- name:"):
+        return FeedFormat.STALKERWARE_YAML
     if name.endswith(".csv"):
         return FeedFormat.CSV
     if first.lower().startswith("[adblock"):
@@ -788,12 +820,9 @@ def _parse_admin_csv(text: str, sink: _Sink) -> None:
         kind_key = kind.strip().lower()
         type_ = _ADMIN_TYPES.get(kind_key)
         if type_ is None:
-            if kind_key in _ADMIN_NON_WEB_TYPES:
-                report.note_ignored(f"{_ADMIN_NON_WEB_TYPES[kind_key]} indicator (not web)")
-            else:
-                report.note_problem(
-                    number, f"unknown IndicatorType {kind.strip()[:40]!r}", _row_text(row)
-                )
+            report.note_problem(
+                number, f"unknown IndicatorType {kind.strip()[:40]!r}", _row_text(row)
+            )
             continue
         cells = tuple(rest)
         meta = cache.get(cells)
@@ -810,6 +839,12 @@ def _parse_admin_csv(text: str, sink: _Sink) -> None:
         if not value:
             report.note_problem(number, "empty IndicatorValue", _row_text(row))
             continue
+        if kind_key == _ADMIN_THUMBPRINT:
+            try:
+                type_ = cert_type_of(value)
+            except InvalidAppIdentifier as e:
+                report.note_problem(number, e.message, _row_text(row))
+                continue
         sink.add(type_, value, meta, number, _row_text(row))
     report.lines = rows.lines
     if order is None and not report.problem_count:
@@ -818,11 +853,35 @@ def _parse_admin_csv(text: str, sink: _Sink) -> None:
 
 # --- STIX 2.1 -------------------------------------------------------------------------------
 
+# Object types whose "value" is a web indicator.
 _STIX_TYPES = {
     "domain-name": IndicatorType.DOMAIN,
     "url": IndicatorType.URL,
     "ipv4-addr": IndicatorType.IP,
     "ipv6-addr": IndicatorType.IP,
+}
+# App indicators: MVT's custom "app" object ("app:id", "app:cert.sha256"), the standard file
+# hashes ("file:hashes.'SHA-256'", MVT writes "file:hashes.sha256") and the standard
+# x509-certificate hashes (a thumbprint of the certificate, like MVT's app:cert).
+_STIX_HASHES = {"sha256": "SHA-256", "sha1": "SHA-1", "md5": "MD5"}  # key: lower, no "-"/"_"
+_STIX_FILE_HASHES = {
+    "sha256": IndicatorType.FILE_SHA256,
+    "sha1": IndicatorType.FILE_SHA1,
+    "md5": IndicatorType.FILE_MD5,
+}
+_STIX_CERT_HASHES = {
+    "sha256": IndicatorType.CERT_SHA256,
+    "sha1": IndicatorType.CERT_SHA1,
+    "md5": IndicatorType.CERT_MD5,
+}
+# Exact spellings the fast path reads, and the path the grammar makes of each.
+_FAST_PATHS: dict[tuple[str, str], str] = {
+    **{(t, "value"): "value" for t in _STIX_TYPES},
+    ("app", "id"): "id",
+    **{("app", f"cert.{k}"): f"cert.{k}" for k in _STIX_HASHES},
+    **{("file", f"hashes.{k}"): f"hashes.{k}" for k in _STIX_HASHES},
+    **{("file", f"hashes.'{v}'"): f"hashes.{v}" for v in _STIX_HASHES.values()},
+    **{("x509-certificate", f"hashes.'{v}'"): f"hashes.{v}" for v in _STIX_HASHES.values()},
 }
 _MITRE_SOURCES = frozenset({"mitre-attack", "mitre-mobile-attack", "mitre-ics-attack"})
 _STIX_ACTIONS = {a.value.lower(): a for a in IndicatorAction}
@@ -950,26 +1009,38 @@ def _pattern_shape(pattern: str) -> _Shape:
     return _Shape(listener.comparisons, listener.unsupported)
 
 
+def _stix_target(object_type: str, path: str) -> IndicatorType | None:
+    """The indicator type a comparison's object path names, or None (not supported)."""
+    if path == "value":
+        return _STIX_TYPES.get(object_type)
+    head, dot, key = path.partition(".")
+    key = key.lower().replace("-", "").replace("_", "")
+    if object_type == "app":
+        if path == "id":
+            return IndicatorType.PACKAGE
+        return _STIX_CERT_HASHES.get(key) if dot and head == "cert" else None
+    if object_type == "file" and head == "hashes":
+        return _STIX_FILE_HASHES.get(key)
+    if object_type == "x509-certificate" and head == "hashes":
+        return _STIX_CERT_HASHES.get(key)
+    return None
+
+
 def _simple_comparison(pattern: str) -> _Comparison | None:
-    """The shape nearly every feed uses, "[domain-name:value = 'x']" for the four web types,
-    read with str methods: the ANTLR parser costs about 0.3 ms a pattern, a 100,000-indicator
-    bundle half a minute. Only a literal without quotes or backslashes qualifies, so the result
-    is exactly the grammar's; anything else (OR, AND, qualifiers, other operators, literals or
-    paths) returns None and goes to stix2-patterns."""
+    """The shape nearly every feed uses, "[domain-name:value = 'x']" for the four web types
+    (and "[app:id = 'x']", "[file:hashes.sha256 = 'x']" and the like for app indicators, see
+    _FAST_PATHS), read with str methods: the ANTLR parser costs about 0.3 ms a pattern, a
+    100,000-indicator bundle half a minute. Only a literal without quotes or backslashes
+    qualifies, so the result is exactly the grammar's; anything else (OR, AND, qualifiers,
+    other operators, literals or paths) returns None and goes to stix2-patterns."""
     text = pattern.strip(_STIX_WS)
     if len(text) < 2 or text[0] != "[" or text[-1] != "]":
         return None
     left, equals, right = text[1:-1].partition("=")
-    object_type, _, path = left.strip(_STIX_WS).partition(":")
+    object_type, _, raw_path = left.strip(_STIX_WS).partition(":")
+    path = _FAST_PATHS.get((object_type, raw_path))
     literal = right.strip(_STIX_WS)
-    if (
-        not equals
-        or object_type not in _STIX_TYPES
-        or path != "value"
-        or len(literal) < 2
-        or literal[0] != "'"
-        or literal[-1] != "'"
-    ):
+    if not equals or path is None or len(literal) < 2 or literal[0] != "'" or literal[-1] != "'":
         return None
     value = literal[1:-1]
     if "'" in value or "\\" in value:
@@ -1149,18 +1220,228 @@ def _stix_indicator(index: int, sdo: dict[str, Any], malware: _Malware, sink: _S
         report.note_problem(0, f"{where}: {e}", pattern)
         return
     for comparison in shape.comparisons:
-        type_ = _STIX_TYPES.get(comparison.object_type)
-        if type_ is None or comparison.path != "value":
+        type_ = _stix_target(comparison.object_type, comparison.path)
+        if type_ is None:
             observable = f"{comparison.object_type}:{comparison.path}"[:80]
             report.note_ignored(f"unsupported observable {observable}")
         elif comparison.operator != "=":
             report.note_ignored(f"unsupported operator {comparison.operator}")
         elif comparison.value is None:
-            report.note_problem(
-                0, f"{where}: {comparison.object_type}:value is not a string", pattern
-            )
+            observable = f"{comparison.object_type}:{comparison.path}"[:80]
+            report.note_problem(0, f"{where}: {observable} is not a string", pattern)
         else:
             sink.add(type_, comparison.value, meta, 0, pattern, where=f"{where}: ")
+
+
+# --- STALKERWARE_YAML ------------------------------------------------------------------------
+
+MAX_YAML_CHARS = 16 * 1024 * 1024  # the real ioc.yaml is under 100 KB
+# List fields of an entry and the indicator type of their values (None: by the value's shape,
+# see _classify: a host is a domain or an IP address, anything with a scheme or path a URL).
+_YAML_FIELDS: tuple[tuple[str, IndicatorType | None], ...] = (
+    ("packages", IndicatorType.PACKAGE),
+    ("ios_bundles", IndicatorType.PACKAGE),
+    ("certificates", IndicatorType.CERT_SHA1),  # SHA-1 of the signing certificate
+    ("websites", None),
+    ("distribution", None),
+)
+_YAML_C2_FIELDS: tuple[tuple[str, IndicatorType | None], ...] = (
+    ("domains", None),
+    ("ips", IndicatorType.IP),
+)
+_YAML_INFO_FIELDS = frozenset({"name", "names", "type", "c2"})
+
+
+# libyaml's loader when PyYAML was built with it: the same safe_load, ten times as fast.
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_yaml(text: str) -> tuple[Any, list[int]]:
+    """yaml.safe_load, plus the 1-based first line of each item of a top-level list.
+    Raises whatever PyYAML raises."""
+    loader = _YAML_LOADER(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, []
+        lines = (
+            [item.start_mark.line + 1 for item in root.value]
+            if isinstance(root, yaml.SequenceNode)
+            else []
+        )
+        return loader.construct_document(root), lines
+    finally:
+        loader.dispose()
+
+
+def _parse_stalkerware_yaml(text: str, sink: _Sink) -> None:
+    """ioc.yaml / watchware.yaml: a list of apps, each {name, names, type, packages,
+    certificates, websites, distribution, c2: {domains, ips}} (watchware adds ios_bundles).
+    Every entry gets its own meta: title "<Type>: <name>", category its type, description the
+    other names it goes by."""
+    report = sink.report
+    if len(text) > MAX_YAML_CHARS:
+        report.note_problem(
+            0, f"document of {len(text)} characters, more than the {MAX_YAML_CHARS} allowed", ""
+        )
+        return
+    try:
+        data, lines = _load_yaml(text)
+    except yaml.MarkedYAMLError as e:
+        where = e.problem_mark or e.context_mark
+        line = where.line + 1 if where is not None else 0
+        report.note_problem(line, f"not YAML: {e.problem or e.context or e}", "")
+        return
+    except Exception as e:  # noqa: BLE001 - PyYAML's constructors raise assorted errors
+        report.note_problem(0, f"not YAML: {type(e).__name__}: {e}"[:MAX_PROBLEM_TEXT], "")
+        return
+    if not isinstance(data, list):
+        report.note_problem(0, f"expected a list of apps, found {_yaml_kind(data)}", "")
+        return
+    report.lines = len(data)
+    for index, entry in enumerate(data):
+        line = lines[index] if index < len(lines) else 0
+        _stalkerware_entry(index, line, entry, sink)
+
+
+def _yaml_kind(value: object) -> str:
+    """What a YAML value is, for a message (never its repr: aliases can make that huge)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _stalkerware_entry(index: int, line: int, entry: object, sink: _Sink) -> None:
+    report = sink.report
+    if not isinstance(entry, dict):
+        report.note_problem(
+            line, f"entries[{index}]: expected a mapping, found {_yaml_kind(entry)}", ""
+        )
+        return
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        report.note_problem(line, f"entries[{index}]: no name", "")
+        return
+    name = name.strip()
+    where = f"entries[{index}] {name[:80]!r}: "
+    kind = entry.get("type")
+    category = kind.strip().lower() if isinstance(kind, str) and kind.strip() else "stalkerware"
+    aliases = [n.strip() for n in _strings(entry.get("names")) if n.strip() and n.strip() != name]
+    changes: dict[str, Any] = {"title": f"{category.capitalize()}: {name}", "category": category}
+    if aliases:
+        changes["description"] = f"{name}, also known as {', '.join(dict.fromkeys(aliases))}."
+    meta = sink.intern(replace(sink.defaults, **changes))
+    text = name[:MAX_PROBLEM_TEXT]
+    for field_name, type_ in _YAML_FIELDS:
+        _yaml_values(entry.get(field_name), field_name, type_, meta, line, where, text, sink)
+    c2 = entry.get("c2")
+    if isinstance(c2, dict):
+        for field_name, type_ in _YAML_C2_FIELDS:
+            path = f"c2.{field_name}"
+            _yaml_values(c2.get(field_name), path, type_, meta, line, where, text, sink)
+    elif c2 is not None:
+        report.note_problem(line, f"{where}c2 is {_yaml_kind(c2)}, not a mapping", text)
+    for key in entry:
+        known = key in _YAML_INFO_FIELDS or any(key == f for f, _ in _YAML_FIELDS)
+        if not known:
+            report.note_ignored(f"field {str(key)[:40]} (not an indicator)")
+
+
+def _yaml_values(
+    values: object,
+    path: str,
+    type_: IndicatorType | None,
+    meta: IndicatorMeta,
+    line: int,
+    where: str,
+    text: str,
+    sink: _Sink,
+) -> None:
+    if values is None:
+        return
+    report = sink.report
+    if not isinstance(values, list):
+        report.note_problem(line, f"{where}{path} is {_yaml_kind(values)}, not a list", text)
+        return
+    for i, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            found = _yaml_kind(value) if not isinstance(value, str) else "empty"
+            report.note_problem(line, f"{where}{path}[{i}] is {found}, not a value", text)
+            continue
+        raw = value.strip()
+        if type_ is None:
+            kind, raw = _classify(raw)
+        else:
+            kind = type_
+        sink.add(kind, raw, meta, line, text, where=f"{where}{path}[{i}]: ")
+
+
+# --- SAMPLES_CSV ------------------------------------------------------------------------------
+
+SAMPLES_CSV_COLUMNS = ("SHA256", "Package Name", "Certificate", "Version", "App")
+
+
+def _samples_columns(header: list[str]) -> tuple[int, int, int, int] | None:
+    """Positions of SHA256, Package Name, Certificate and App in a samples CSV header."""
+    keys = [_column_key(h) for h in header]
+    wanted = [_column_key(c) for c in SAMPLES_CSV_COLUMNS]
+    if sorted(keys) != sorted(wanted):
+        return None
+    sha, package, certificate, _, app = (keys.index(w) for w in wanted)
+    return sha, package, certificate, app
+
+
+def _parse_samples_csv(text: str, sink: _Sink) -> None:
+    """samples.csv: one APK sample a row (SHA256,Package Name,Certificate,Version,App) ->
+    its file SHA-256, its signing certificate (a SHA-1, upper-case hex) and its package, with
+    a meta per app (title "Stalkerware: <App>"); rows of one app repeat packages and
+    certificates, which count as duplicates."""
+    report = sink.report
+    rows = _CsvRows(text, report)
+    columns: tuple[int, int, int, int] | None = None
+    metas: dict[str, IndicatorMeta] = {}
+    for number, row in rows:
+        if _is_blank_row(row):
+            report.note_ignored("blank line")
+            continue
+        if columns is None:
+            columns = _samples_columns(row)
+            if columns is None:
+                report.note_problem(
+                    number, "the header must be " + ",".join(SAMPLES_CSV_COLUMNS), _row_text(row)
+                )
+                break
+            continue
+        if len(row) != len(SAMPLES_CSV_COLUMNS):
+            report.note_problem(
+                number,
+                f"expected {len(SAMPLES_CSV_COLUMNS)} columns, found {len(row)}",
+                _row_text(row),
+            )
+            continue
+        sha, package, certificate, app = (row[i].strip() for i in columns)
+        meta = metas.get(app)
+        if meta is None:
+            changes: dict[str, Any] = {"category": "stalkerware"}
+            if app:
+                changes["title"] = f"Stalkerware: {app}"
+            meta = metas[app] = sink.intern(replace(sink.defaults, **changes))
+        line_text = _row_text(row)
+        if sha:
+            sink.add(IndicatorType.FILE_SHA256, sha, meta, number, line_text)
+        else:
+            report.note_problem(number, "empty SHA256", line_text)
+        if certificate:
+            sink.add(IndicatorType.CERT_SHA1, certificate, meta, number, line_text)
+        if package:
+            sink.add(IndicatorType.PACKAGE, package, meta, number, line_text)
+    report.lines = rows.lines
+    if columns is None and not report.problem_count:
+        report.note_problem(0, "no header row", "")
 
 
 _PARSERS = {
@@ -1171,4 +1452,6 @@ _PARSERS = {
     FeedFormat.CSV: _parse_csv,
     FeedFormat.STIX: _parse_stix,
     FeedFormat.ADMIN_CSV: _parse_admin_csv,
+    FeedFormat.STALKERWARE_YAML: _parse_stalkerware_yaml,
+    FeedFormat.SAMPLES_CSV: _parse_samples_csv,
 }

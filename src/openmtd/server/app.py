@@ -13,7 +13,10 @@ from openmtd import __version__
 from openmtd.config import Settings
 from openmtd.server.agent_api.views import router as agent_router
 from openmtd.server.alerts.views import router as alerts_router
+from openmtd.server.apps.views import agent_router as apps_agent_router
+from openmtd.server.apps.views import router as apps_router
 from openmtd.server.audit.views import router as audit_router
+from openmtd.server.console.app_pages import router as console_apps_router
 from openmtd.server.console.views import router as console_router
 from openmtd.server.console.web_pages import IMPORT_PAGE
 from openmtd.server.console.web_pages import router as console_web_router
@@ -64,12 +67,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     for router in (
         dns_router,  # first: DoH is the busiest route after check-ins
         agent_router,
+        apps_agent_router,
+        apps_router,
         devices_router,
         alerts_router,
         onboarding_router,
         users_router,
         audit_router,
         web_router,
+        console_apps_router,
         console_web_router,  # before console_router: it ends with a catch-all 404 page
         console_router,
     ):
@@ -85,6 +91,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         default_limit=settings.max_console_body_bytes,
         import_limit=settings.max_import_bytes,
         import_paths=(IMPORT_PATH, IMPORT_PAGE),
+        apk_limit=settings.max_apk_upload_bytes,
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(DohFastPath)  # outermost: answers /dns-query/ before routing

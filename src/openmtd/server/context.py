@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from openmtd.config import Settings
+from openmtd.server.apps.protection import AppProtection
 from openmtd.server.web.protection import WebProtection
 from openmtd.store.db import make_engine, make_session_factory
 
@@ -25,9 +26,11 @@ class AppContext:
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime] = field(default=utc_now)
     web: WebProtection = field(init=False)
+    apps: AppProtection = field(init=False)
 
     def __post_init__(self) -> None:
         # The web index reads through an engine of its own: lookups and rebuilds happen in
         # the middle of requests that hold a connection (one per process on SQLite).
         reader = make_engine(self.settings.resolved_database_url(), pool_size=2)
         self.web = WebProtection(make_session_factory(reader))
+        self.apps = AppProtection(rule_dirs=list(self.settings.yara_rule_dirs))

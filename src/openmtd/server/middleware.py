@@ -7,6 +7,13 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def is_apk_upload(path: str) -> bool:
+    """An agent's APK upload or an analyst's APK submission: whole APK files as bodies."""
+    return path == "/api/apps/analyses" or (
+        path.startswith("/api/agent/v1/devices/") and "/apks/" in path
+    )
+
+
 class BodyLimit:
     """Refuse bodies larger than the limit for their path with 413, before reading them."""
 
@@ -18,8 +25,10 @@ class BodyLimit:
         default_limit: int,
         import_limit: int | None = None,
         import_paths: tuple[str, ...] = (),
+        apk_limit: int | None = None,
     ) -> None:
         self.app = app
+        self.apk_limit = apk_limit or default_limit
         self.agent_limit = agent_limit
         self.default_limit = default_limit
         self.import_limit = import_limit or default_limit
@@ -30,7 +39,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        if path.startswith("/api/agent/"):
+        if is_apk_upload(path):
+            limit = self.apk_limit
+        elif path.startswith("/api/agent/"):
             limit = self.agent_limit
         elif path in self.import_paths:
             limit = self.import_limit

@@ -157,8 +157,9 @@ class DeviceApp(Base):
     version: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(255))
     install_source: Mapped[str] = mapped_column(String(16))
-    sha256: Mapped[str | None] = mapped_column(String(64))
-    signer_sha256: Mapped[str | None] = mapped_column(String(64))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    signer_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    signer_sha1: Mapped[str | None] = mapped_column(String(40), index=True)
 
 
 class CheckIn(Base):
@@ -223,12 +224,12 @@ class SyncGeneration(Base):
 
 
 class CustomIndicator(Base):
-    """An admin's own web indicator (domain, URL or IP), with the reference product's fields."""
+    """An admin's own indicator (web: domain, URL, IP; app: hashes, signer, package)."""
 
     __tablename__ = "indicators"
     __table_args__ = (UniqueConstraint("type", "value"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    type: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(2048))
     action: Mapped[str] = mapped_column(String(8))
     severity: Mapped[str] = mapped_column(String(16))
@@ -275,7 +276,7 @@ class FeedEntry(Base):
     feed_id: Mapped[int] = mapped_column(
         ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
     )
-    type: Mapped[str] = mapped_column(String(8), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[str] = mapped_column(String(2048), primary_key=True)
     meta_index: Mapped[int] = mapped_column(Integer)  # -1: the feed's defaults; else metas[i]
 
@@ -288,3 +289,28 @@ class WebPolicy(Base):
     body: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class ApkAnalysis(Base):
+    """The static analysis of one distinct APK, done once for the whole fleet (by its SHA-256).
+
+    `result` is the engine's verdict (engines.apps.verdict_wire); the columns beside it are
+    what lists and joins need. The APK itself is not kept.
+    """
+
+    __tablename__ = "apk_analyses"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha1: Mapped[str] = mapped_column(String(40))
+    md5: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(BigInteger)
+    package: Mapped[str] = mapped_column(String(255))
+    version_name: Mapped[str] = mapped_column(String(128))
+    signer_sha256: Mapped[str | None] = mapped_column(String(64))
+    signer_sha1: Mapped[str | None] = mapped_column(String(40))
+    verdict: Mapped[str] = mapped_column(String(24), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    result: Mapped[dict[str, Any]]
+    rules_digest: Mapped[str] = mapped_column(String(64))  # which YARA rule set judged it
+    analysed_at: Mapped[datetime]
+    analysis_ms: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str | None] = mapped_column(String(36))  # the first device that sent it

@@ -34,13 +34,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import assert_never
 from urllib.parse import unquote_to_bytes
 
 import idna
 
 from openmtd.domain.errors import InvalidInput
 from openmtd.domain.web import IndicatorType
+from openmtd.engines.apps.identifiers import InvalidAppIdentifier, canonical_app_indicator
 
 MAX_URL_LENGTH = 8192
 
@@ -381,12 +381,14 @@ def canonical_host(host: str) -> str:
 
 
 def canonical_indicator(type: IndicatorType, value: str) -> str:
-    """The canonical value of a web indicator, as stored in `Indicator.value` and matched on.
+    """The canonical value of an indicator, as stored in `Indicator.value` and matched on.
 
     DOMAIN: a host name ("*.example.com" and "https://example.com/..." are accepted and reduce to
     "example.com"); it must have at least two labels or be an IP address. URL: the canonical
     expression without scheme, "host/path" or "host/path?query". IP: one address or a CIDR
-    network ("10.0.0.0/8", "2001:db8::/32", "192.0.2.1"). Raises InvalidUrl for a bad value.
+    network ("10.0.0.0/8", "2001:db8::/32", "192.0.2.1"). App types (file hashes, certificate
+    thumbprints, package names): see engines.apps.identifiers. Raises InvalidUrl for a bad
+    value of any type.
     """
     text = value.strip()
     if type is IndicatorType.DOMAIN:
@@ -395,7 +397,10 @@ def canonical_indicator(type: IndicatorType, value: str) -> str:
         return canonicalize(text).expression
     if type is IndicatorType.IP:
         return _ip_indicator(text)
-    assert_never(type)
+    try:
+        return canonical_app_indicator(type, text)
+    except InvalidAppIdentifier as e:
+        raise InvalidUrl(e.message, **e.details) from e
 
 
 def _domain_indicator(text: str) -> str:

@@ -113,7 +113,8 @@ class IndexLayer:
 
     @classmethod
     def build(cls, name: str, indicators: Iterable[Indicator]) -> IndexLayer:
-        """From Indicator objects (tests, small sets); sets use build_set."""
+        """From Indicator objects (tests, small sets); sets use build_set. App indicators are
+        skipped (see build_entries)."""
         metas: dict[IndicatorMeta, int] = {}
         entries = [(i.type, i.value, metas.setdefault(i.meta, len(metas))) for i in indicators]
         return cls.build_entries(name, list(metas), entries)
@@ -129,25 +130,33 @@ class IndexLayer:
         metas: Sequence[IndicatorMeta],
         entries: Iterable[tuple[IndicatorType, str, int]],
     ) -> IndexLayer:
-        """The layer for (type, canonical value, index into metas) entries."""
+        """The layer for (type, canonical value, index into metas) entries.
+
+        App-type entries (file hashes, certificates, packages: engines.apps judges those) are
+        skipped and not counted, so one indicator set can carry both kinds.
+        """
         layer = cls(name)
         layer._metas = list(metas)
         domains: list[tuple[str, int]] = []
         urls: dict[str, list[tuple[str, str | None, int]]] = {}
         domain_type, url_type = IndicatorType.DOMAIN, IndicatorType.URL
+        ip_type = IndicatorType.IP
         count = 0
         for kind, value, m in entries:
-            count += 1
-            if kind is domain_type and not (
-                (value[-1].isdigit() or ":" in value) and _looks_like_ip(value)
-            ):
-                domains.append((value, m))
+            if kind is domain_type:
+                if (value[-1].isdigit() or ":" in value) and _looks_like_ip(value):
+                    layer._add_ip(value, m)
+                else:
+                    domains.append((value, m))
             elif kind is url_type:
                 host, _, rest = value.partition("/")
                 path, sep, query = ("/" + rest).partition("?")
                 urls.setdefault(host, []).append((path, query if sep else None, m))
-            else:
+            elif kind is ip_type:
                 layer._add_ip(value, m)
+            else:
+                continue
+            count += 1
         layer.count = count
         layer._domains = HostTable.build(domains)
         layer._max_labels = max((d.count(".") + 1 for d, _ in domains), default=0)

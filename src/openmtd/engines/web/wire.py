@@ -49,7 +49,11 @@ def meta_from_dict(d: dict[str, Any]) -> IndicatorMeta:
 
 @dataclass(frozen=True, slots=True)
 class IndicatorSet:
-    """One layer's worth of indicators: a name ("custom", "feed:<name>"), a revision, entries."""
+    """One layer's worth of indicators: a name ("custom", "feed:<name>"), a revision, entries.
+
+    Entries may be of any IndicatorType, web or app: the web index skips app entries and
+    engines.apps.reputation.AppIndex skips web ones.
+    """
 
     name: str
     revision: int

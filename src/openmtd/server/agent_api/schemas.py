@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from openmtd.domain.enums import EnrollmentScenario, InstallSource, Platform, RiskLevel, Severity
-from openmtd.server.schemas_common import Hex64, OptionalTag, ReportId, ShortText, Tags, Text
+from openmtd.server.schemas_common import Hex40, Hex64, OptionalTag, ReportId, ShortText, Tags, Text
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Version = Annotated[str, StringConstraints(max_length=64)]
@@ -64,8 +64,13 @@ class AppReport(Strict):
     version: Version = ""
     name: ShortText = ""
     install_source: InstallSource = InstallSource.UNKNOWN
-    sha256: Hex64 | None = None
-    signer_sha256: Hex64 | None = None
+    sha256: Hex64 | None = Field(default=None, description="SHA-256 of the app's APK file")
+    signer_sha256: Hex64 | None = Field(
+        default=None, description="SHA-256 of the signing certificate (DER)"
+    )
+    signer_sha1: Hex40 | None = Field(
+        default=None, description="SHA-1 of the signing certificate (what many feeds list)"
+    )
 
 
 class Signal(Strict):
@@ -130,6 +135,11 @@ class CheckInResponse(BaseModel):
     alerts_raised: int
     sync_etag: str
     next_checkin_seconds: int
+    apk_requests: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 of APKs the server asks this device to upload for analysis "
+        "(PUT /api/agent/v1/devices/{id}/apks/{sha256}); empty when none are wanted.",
+    )
 
 
 class IndicatorSetRef(BaseModel):
@@ -196,3 +206,21 @@ class OwnDevice(BaseModel):
     risk_reason: str
     last_seen_at: datetime
     alerts: list[OwnAlert]
+
+
+class ApkRequests(BaseModel):
+    """APKs of this device the server has not analysed yet and would like to."""
+
+    apk_requests: list[str]
+    max_upload_bytes: int
+
+
+class ApkAnalysisOut(BaseModel):
+    """The server's verdict on one uploaded APK (shared by every device that has it)."""
+
+    sha256: str
+    verdict: str
+    score: int
+    confidence: str
+    reasons: list[str]
+    already_known: bool

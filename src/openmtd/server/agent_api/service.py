@@ -47,6 +47,8 @@ from openmtd.server.alerts.service import (
     apply_detections,
     resolve_device_alerts,
 )
+from openmtd.server.apps import service as app_service
+from openmtd.server.apps.protection import AppProtection
 from openmtd.server.web.sync import POLICY_GENERATION, bump
 from openmtd.store.models import Alert, CheckIn, Device, DeviceApp, OnboardingToken, SyncGeneration
 
@@ -236,6 +238,7 @@ _STORED_APPS = select(
     DeviceApp.install_source,
     DeviceApp.sha256,
     DeviceApp.signer_sha256,
+    DeviceApp.signer_sha1,
 ).where(DeviceApp.device_id == bindparam("device"))
 _DELETE_APPS = delete(DeviceApp).where(
     DeviceApp.device_id == bindparam("device"),
@@ -287,10 +290,25 @@ class CheckInResult:
     duplicate: bool
     alerts_raised: int
     risk_level: RiskLevel
+    apk_requests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AppJudging:
+    """How the check-in judges a changed inventory (see server.apps)."""
+
+    protection: AppProtection
+    apk_upload_scope: str
 
 
 def check_in(
-    db: Session, *, device: AgentDevice, req: CheckInRequest, body_digest: str, now: datetime
+    db: Session,
+    *,
+    device: AgentDevice,
+    req: CheckInRequest,
+    body_digest: str,
+    now: datetime,
+    apps: AppJudging | None = None,
 ) -> CheckInResult:
     f = req.facts
     if f.platform.value != device.platform:
@@ -345,17 +363,33 @@ def check_in(
             "network": [obs.model_dump() for obs in req.network_observations],
         },
     }
+    inventory_changed = False
     if req.apps is not None and not device.privacy.get("vulnerability_privacy_mode"):
-        changes.update(_sync_inventory(db, device=device, apps=req.apps, now=now))
+        inventory = _sync_inventory(db, device=device, apps=req.apps, now=now)
+        inventory_changed = bool(inventory)
+        changes.update(inventory)
     conn.execute(_UPDATE_DEVICE, {"device": device.id, **changes})
 
+    raised = 0
+    requests: tuple[str, ...] = ()
+    if inventory_changed and apps is not None:
+        index = apps.protection.index(db)
+        raised += app_service.evaluate_devices(
+            db, device_ids=[device.id], index=index, now=now
+        ).raised
+        requests = tuple(
+            app_service.apk_requests(
+                db, device=None, device_id=device.id, scope=apps.apk_upload_scope
+            )
+        )
     exclude_url = bool(device.privacy.get("exclude_url_in_report"))
     detections = [_detection(d, exclude_url=exclude_url) for d in req.detections]
-    if not detections:
+    if not detections and not inventory_changed:
         return CheckInResult(False, 0, RiskLevel(device.risk_level))
-    outcome = apply_detections(db, device_id=device.id, detections=detections, now=now)
+    if detections:
+        raised += apply_detections(db, device_id=device.id, detections=detections, now=now).raised
     risk = db.scalars(select(Device.risk_level).where(Device.id == device.id)).one()
-    return CheckInResult(False, outcome.raised, RiskLevel(risk))
+    return CheckInResult(False, raised, RiskLevel(risk), requests)
 
 
 def _detection(d: DetectionReport, *, exclude_url: bool) -> Detection:
@@ -376,7 +410,10 @@ def _detection(d: DetectionReport, *, exclude_url: bool) -> Detection:
     )
 
 
-def _app_row(app: AppReport) -> tuple[str, str, str, str, str | None, str | None]:
+AppRow = tuple[str, str, str, str, str | None, str | None, str | None]
+
+
+def _app_row(app: AppReport) -> AppRow:
     return (
         app.identifier,
         app.version,
@@ -384,6 +421,7 @@ def _app_row(app: AppReport) -> tuple[str, str, str, str, str | None, str | None
         app.install_source.value,
         app.sha256.lower() if app.sha256 else None,
         app.signer_sha256.lower() if app.signer_sha256 else None,
+        app.signer_sha1.lower() if app.signer_sha1 else None,
     )
 
 
@@ -405,6 +443,17 @@ def _sync_inventory(
     stored = (
         {} if first else {r[0]: tuple(r) for r in conn.execute(_STORED_APPS, {"device": device.id})}
     )
+    excluded = bool(device.privacy.get("exclude_app_in_report"))
+    if excluded and any(k.startswith(app_service.EXCLUDED_PREFIX) for k in stored):
+        # A flagged app is stored under an opaque name: compare the report in the same terms.
+        hidden = {}
+        for identifier, row in reported.items():
+            opaque = app_service.excluded_identifier(device.id, identifier)
+            if opaque in stored:
+                hidden[opaque] = (opaque, row[1], "", *row[3:])
+            else:
+                hidden[identifier] = row
+        reported = hidden
     removed = [k for k in stored if k not in reported]
     changed = [k for k, row in reported.items() if k in stored and stored[k] != row]
     added = [k for k in reported if k not in stored]
@@ -424,11 +473,14 @@ def _sync_inventory(
                     "install_source": r[3],
                     "sha256": r[4],
                     "signer_sha256": r[5],
+                    "signer_sha1": r[6],
                 }
                 for r in (reported[k] for k in fresh)
             ],
         )
     if not first:
+        # With app details excluded, the timeline says how many, never which.
+        listed = 0 if excluded else 50
         add_event(
             db,
             device_id=device.id,
@@ -436,9 +488,9 @@ def _sync_inventory(
             now=now,
             summary=f"app inventory changed: {len(added)} installed, {len(removed)} "
             f"removed, {len(changed)} updated",
-            installed=sorted(added)[:50],
-            removed=sorted(removed)[:50],
-            updated=sorted(changed)[:50],
+            installed=sorted(added)[:listed],
+            removed=sorted(removed)[:listed],
+            updated=sorted(changed)[:listed],
         )
     return {"inventory_digest": inventory_digest, "app_count": len(reported)}
 

@@ -92,7 +92,12 @@ async def check_in(device_id: DeviceIdStr, request: Request) -> Response:
             device = service.authenticate_device(db, credential)
             service.require_own(device, device_id)
             result = service.check_in(
-                db, device=device, req=req, body_digest=body_digest, now=ctx.clock()
+                db,
+                device=device,
+                req=req,
+                body_digest=body_digest,
+                now=ctx.clock(),
+                apps=service.AppJudging(ctx.apps, ctx.settings.apk_upload_scope),
             )
             return CheckInResponse(
                 report_id=req.report_id,
@@ -101,6 +106,7 @@ async def check_in(device_id: DeviceIdStr, request: Request) -> Response:
                 alerts_raised=result.alerts_raised,
                 sync_etag=service.sync_etag(device, service.agent_policy(ctx.settings)),
                 next_checkin_seconds=ctx.settings.checkin_interval_seconds,
+                apk_requests=list(result.apk_requests),
             )
 
     answer = await run_in_threadpool(unit_of_work)

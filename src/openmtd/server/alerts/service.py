@@ -67,7 +67,7 @@ def apply_detections(
         ).all()
         if d.resolved:
             for alert in active:
-                _resolve(db, alert, now=now, why="the device reports the condition is gone")
+                resolve_alert(db, alert, now=now, why="the device reports the condition is gone")
                 resolved += 1
             continue
         if active:
@@ -110,17 +110,24 @@ def apply_detections(
     return DetectionOutcome(raised, updated, resolved, events)
 
 
-def _resolve(db: Session, alert: Alert, *, now: datetime, why: str) -> None:
+def resolve_alert(
+    db: Session, alert: Alert, *, now: datetime, why: str, remediation: bool = False
+) -> None:
+    """Resolve one alert with a timeline event; `remediation`: the threat itself went away
+    (automatic remediation), which the timeline shows as such. Risk is recomputed."""
     alert.status = AlertStatus.RESOLVED.value
     alert.resolved_at = now
     add_event(
         db,
         device_id=alert.device_id,
-        kind="alert",
+        kind="remediation" if remediation else "alert",
         summary=f"alert #{alert.id} resolved: {why}",
         now=now,
         alert_id=alert.id,
     )
+    if remediation:
+        db.flush()
+        recompute_risk(db, device_id=alert.device_id, now=now)
 
 
 def recompute_risk(db: Session, *, device_id: str, now: datetime) -> RiskLevel:

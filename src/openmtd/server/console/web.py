@@ -178,6 +178,7 @@ NAV: tuple[tuple[str, str, str, Role], ...] = (
     ("devices", "Devices", "/console/devices", Role.READ_ONLY),
     ("alerts", "Alerts", "/console/alerts", Role.READ_ONLY),
     ("web", "Web protection", "/console/web/indicators", Role.READ_ONLY),
+    ("apps", "App protection", "/console/apps", Role.READ_ONLY),
     ("onboarding", "Onboarding", "/console/onboarding", Role.ADMIN),
     ("users", "Users", "/console/users", Role.ADMIN),
     ("audit", "Audit log", "/console/audit", Role.ADMIN),

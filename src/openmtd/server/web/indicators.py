@@ -224,6 +224,7 @@ class ImportOutcome:
     created: int
     updated: int
     unchanged: int
+    app_values: tuple[str, ...] = ()  # values of app indicators created or changed
 
 
 def _row_values(ind: Indicator, *, actor: str, now: datetime) -> dict[str, object]:
@@ -272,6 +273,7 @@ def import_document(
     created = updated = unchanged = 0
     fresh: list[dict[str, object]] = []
     seen: set[tuple[str, str]] = set()
+    app_values: list[str] = []
     for ind in parsed:
         key = (ind.type.value, ind.value)
         if key in seen:
@@ -282,10 +284,14 @@ def import_document(
         if row is None:
             fresh.append(values)
             created += 1
+            if ind.type.is_app:
+                app_values.append(ind.value)
             continue
         if all(getattr(row, f) == values[f] for f in _COMPARED):
             unchanged += 1
             continue
+        if ind.type.is_app:
+            app_values.append(ind.value)
         for f in _COMPARED:
             setattr(row, f, values[f])
         row.updated_at = now
@@ -305,7 +311,7 @@ def import_document(
     )
     if created or updated:
         bump(db, CUSTOM_GENERATION, now=now)
-    return ImportOutcome(report, created, updated, unchanged)
+    return ImportOutcome(report, created, updated, unchanged, tuple(app_values))
 
 
 def expire_now(db: Session, *, indicator_id: int, actor: str, now: datetime) -> None:

@@ -6,12 +6,16 @@ import asyncio
 import logging
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from openmtd.domain.errors import InvalidInput
+from openmtd.server.apps.fleet import rejudge_all
+from openmtd.server.apps.protection import APP_TYPES
 from openmtd.server.context import AppContext
 from openmtd.server.web import feeds
+from openmtd.store.models import FeedEntry
 
 log = logging.getLogger(__name__)
 SCHEDULE_POLL_SECONDS = 30.0
@@ -38,9 +42,28 @@ def refresh_feed(
 
 
 def refresh_now(ctx: AppContext, *, feed_id: int, now: datetime) -> None:
-    """Refresh one feed for a request (API, console) and rebuild this process's index."""
+    """Refresh one feed for a request (API, console) and rebuild this process's index; when
+    the feed's app indicators changed, judge the fleet's apps again."""
+    before = _app_state(ctx, feed_id)
     refresh_feed(ctx.sessions, feed_id=feed_id, now=now, max_bytes=ctx.settings.max_feed_bytes)
     ctx.web.changed()
+    after = _app_state(ctx, feed_id)
+    if before != after and (before[1] or after[1]):
+        with ctx.sessions() as db:
+            rejudge_all(db, ctx=ctx, now=now)
+            db.commit()
+
+
+def _app_state(ctx: AppContext, feed_id: int) -> tuple[int, int]:
+    """(revision, app-indicator count) of one feed."""
+    with ctx.sessions() as db:
+        feed = feeds.get(db, feed_id)
+        count = db.scalar(
+            select(func.count())
+            .select_from(FeedEntry)
+            .where(FeedEntry.feed_id == feed_id, FeedEntry.type.in_(APP_TYPES))
+        )
+        return feed.revision, int(count or 0)
 
 
 def refresh_due(ctx: AppContext) -> int:

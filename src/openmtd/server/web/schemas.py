@@ -42,7 +42,8 @@ class IndicatorCreate(IndicatorFields):
     type: IndicatorType
     value: Annotated[str, StringConstraints(min_length=1, max_length=8192)] = Field(
         description="A domain (covers its subdomains), a URL (covers resources under its "
-        "path) or an IP address / CIDR network; stored in canonical form."
+        "path) or an IP address / CIDR network; for apps a file or signing-certificate hash "
+        "(hex) or a package name; stored in canonical form."
     )
 
 

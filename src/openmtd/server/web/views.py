@@ -15,6 +15,7 @@ from openmtd.domain.errors import InvalidInput
 from openmtd.domain.web import IndicatorAction, IndicatorType, WebMatch, WebVerdict
 from openmtd.intel.web_export import export_admin_csv, export_stix_bundle
 from openmtd.intel.web_feeds import FeedFormat, detect_format
+from openmtd.server.apps.fleet import rejudge_apps_matching
 from openmtd.server.audit.service import record
 from openmtd.server.deps import Admin, Ctx, Db, Now, ReadOnly
 from openmtd.server.errors import API_ERRORS, responses
@@ -44,6 +45,11 @@ _AUTH = responses(401, 403)
 IndicatorId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 FeedId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 IMPORT_PATH = "/api/web/indicators/import"
+
+
+def _rejudge_apps(db: Db, ctx: Ctx, now: datetime, row: CustomIndicator) -> None:
+    if IndicatorType(row.type).is_app:
+        rejudge_apps_matching(db, ctx=ctx, values=[row.value], now=now)
 
 
 def indicator_out(row: CustomIndicator, now: datetime) -> IndicatorOut:
@@ -154,6 +160,7 @@ def create_indicator(body: IndicatorCreate, p: Admin, db: Db, ctx: Ctx, now: Now
     """Add a custom indicator; it applies to the server's DNS at once and to agents at their
     next sync."""
     row = service.create(db, body=body, actor=p.username, now=now)
+    _rejudge_apps(db, ctx, now, row)
     db.commit()
     ctx.web.changed()
     return indicator_out(row, now)
@@ -208,7 +215,18 @@ async def import_indicators(
     ctx: Ctx,
     now: Now,
     format: Annotated[
-        Literal["auto", "domains", "hosts", "adblock", "urls", "csv", "stix", "admin-csv"],
+        Literal[
+            "auto",
+            "domains",
+            "hosts",
+            "adblock",
+            "urls",
+            "csv",
+            "stix",
+            "admin-csv",
+            "stalkerware-yaml",
+            "samples-csv",
+        ],
         Query(description="Document format; 'auto' detects it from content and file name."),
     ] = "auto",
     filename: Annotated[str, Query(max_length=255)] = "",
@@ -233,6 +251,8 @@ async def import_indicators(
         outcome = service.import_document(
             db, text=text, fmt=fmt, defaults=defaults, actor=p.username, now=now
         )
+        if outcome.app_values:
+            rejudge_apps_matching(db, ctx=ctx, values=outcome.app_values, now=now)
         db.commit()
         return outcome
 
@@ -271,6 +291,7 @@ def update_indicator(
     row = service.update_indicator(
         db, indicator_id=indicator_id, body=body, actor=p.username, now=now
     )
+    _rejudge_apps(db, ctx, now, row)
     db.commit()
     ctx.web.changed()
     return indicator_out(row, now)
@@ -278,7 +299,11 @@ def update_indicator(
 
 @router.delete("/indicators/{indicator_id}", status_code=204, responses=responses(401, 403, 404))
 def delete_indicator(indicator_id: IndicatorId, p: Admin, db: Db, ctx: Ctx, now: Now) -> Response:
+    row = service.get(db, indicator_id)
+    kind, value = IndicatorType(row.type), row.value
     service.delete(db, indicator_id=indicator_id, actor=p.username, now=now)
+    if kind.is_app:
+        rejudge_apps_matching(db, ctx=ctx, values=[value], now=now)
     db.commit()
     ctx.web.changed()
     return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""App protection on the server: the APK analysis cache, app reputation, malware alerts."""
