@@ -19,14 +19,11 @@ from rich.table import Table
 
 from openmtd.cli.common import JsonOption, describe, fail, print_json, stderr, stdout
 from openmtd.domain.apps import ApkVerdict, AppVerdictKind, ScanLimits
+from openmtd.domain.errors import InvalidInput
 from openmtd.engines.apps.analyze import analyze_apk, unparseable
 from openmtd.engines.apps.verdict_wire import verdict_to_dict
 from openmtd.engines.apps.yara_scan import Rules, builtin_rule_sources, compile_rules
-
-RULE_SUFFIXES = (".yar", ".yara")
-MAX_RULE_FILE_BYTES = 1024 * 1024
-MAX_RULE_FOLDER_BYTES = 16 * 1024 * 1024
-ADMIN_NAMESPACE = "admin"
+from openmtd.server.apps.rules import load_rule_folder as read_rule_folder
 
 # Exit status by the worst result, the most serious first (the same 3/4 meaning as
 # `openmtd url check`: 3 = would be blocked, 4 = would be warned about).
@@ -50,27 +47,11 @@ _STYLE = {
 
 
 def load_rule_folder(path: Path) -> dict[str, str]:
-    """The admin's YARA rules in `path` (its *.yar / *.yara files, not subfolders):
-    namespace "admin.<file stem>" -> rule text. Files over 1 MiB, or over 16 MiB together, and
-    text that is not UTF-8 are refused with a CliError naming the file."""
-    if not path.is_dir():
-        fail(f"--rules {path}: not a folder")
-    out: dict[str, str] = {}
-    total = 0
-    for file in sorted(path.iterdir()):
-        if not (file.suffix.lower() in RULE_SUFFIXES and file.is_file()):
-            continue
-        size = file.stat().st_size
-        total += size
-        if size > MAX_RULE_FILE_BYTES:
-            fail(f"{file}: {size:,} bytes, larger than the {MAX_RULE_FILE_BYTES:,}-byte limit")
-        if total > MAX_RULE_FOLDER_BYTES:
-            fail(f"{path}: rule files larger than {MAX_RULE_FOLDER_BYTES:,} bytes together")
-        try:
-            out[f"{ADMIN_NAMESPACE}.{file.stem}"] = file.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as e:
-            fail(f"{file}: not UTF-8 text ({e.reason} at byte {e.start})")
-    return out
+    """The admin's YARA rules in `path` (see server.apps.rules); a bad folder is a CliError."""
+    try:
+        return read_rule_folder(path)
+    except InvalidInput as e:
+        fail(f"--rules {e.message}" if "not a folder" in e.message else e.message)
 
 
 def load_rules(folders: Sequence[Path], *, builtin: bool) -> Rules | None:

@@ -1,4 +1,8 @@
-"""The YARA rules APKs are judged by: the built-in folder plus the admin's folders."""
+"""The YARA rules APKs are judged by: the built-in folder plus the admin's folders.
+
+The one reader of an admin's rule folder, for the server (settings.yara_rule_dirs) and for
+`openmtd scan-apk --rules DIR`.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +12,44 @@ from pathlib import Path
 
 from openmtd.domain.errors import InvalidInput
 
-MAX_RULE_FILE_BYTES = 4 * 1024 * 1024
+MAX_RULE_FILE_BYTES = 1024 * 1024
+MAX_RULE_FOLDER_BYTES = 16 * 1024 * 1024
 RULE_SUFFIXES = (".yar", ".yara")
+ADMIN_NAMESPACE = "admin"
 
 
 def load_rule_folder(folder: Path) -> dict[str, str]:
-    """Every *.yar / *.yara file of an admin's folder as namespace "admin.<stem>" -> source."""
+    """The *.yar / *.yara files of an admin's folder (not subfolders) as namespace
+    "admin.<file stem>" -> rule text. Files over 1 MiB, or over 16 MiB together, and text that
+    is not UTF-8 are refused with an InvalidInput naming the file."""
     if not folder.is_dir():
-        raise InvalidInput(f"YARA rule folder {str(folder)!r} does not exist", code="bad_rules")
+        raise InvalidInput(f"YARA rule folder {folder}: not a folder", code="bad_rules")
     sources: dict[str, str] = {}
+    total = 0
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in RULE_SUFFIXES or not path.is_file():
             continue
-        if path.stat().st_size > MAX_RULE_FILE_BYTES:
+        size = path.stat().st_size
+        total += size
+        if size > MAX_RULE_FILE_BYTES:
             raise InvalidInput(
-                f"YARA rule file {str(path)!r} is larger than "
-                f"{MAX_RULE_FILE_BYTES // (1024 * 1024)} MiB",
+                f"{path}: {size:,} bytes, larger than the {MAX_RULE_FILE_BYTES:,}-byte limit",
+                code="bad_rules",
+            )
+        if total > MAX_RULE_FOLDER_BYTES:
+            raise InvalidInput(
+                f"{folder}: rule files larger than {MAX_RULE_FOLDER_BYTES:,} bytes together",
                 code="bad_rules",
             )
         try:
-            sources[f"admin.{path.stem}"] = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
+            sources[f"{ADMIN_NAMESPACE}.{path.stem}"] = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
             raise InvalidInput(
-                f"YARA rule file {str(path)!r} cannot be read: {e}", code="bad_rules"
+                f"{path}: not UTF-8 text ({e.reason} at byte {e.start})", code="bad_rules"
+            ) from e
+        except OSError as e:
+            raise InvalidInput(
+                f"{path}: cannot be read: {e.strerror or e}", code="bad_rules"
             ) from e
     return sources
 
