@@ -51,7 +51,7 @@ def load_rule_folder(path: Path) -> dict[str, str]:
     try:
         return read_rule_folder(path)
     except InvalidInput as e:
-        fail(f"--rules {e.message}" if "not a folder" in e.message else e.message)
+        fail(e.message)
 
 
 def load_rules(folders: Sequence[Path], *, builtin: bool) -> Rules | None:

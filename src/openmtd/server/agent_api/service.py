@@ -378,9 +378,7 @@ def check_in(
             db, device_ids=[device.id], index=index, now=now
         ).raised
         requests = tuple(
-            app_service.apk_requests(
-                db, device=None, device_id=device.id, scope=apps.apk_upload_scope
-            )
+            app_service.apk_requests(db, device_id=device.id, scope=apps.apk_upload_scope)
         )
     exclude_url = bool(device.privacy.get("exclude_url_in_report"))
     detections = [_detection(d, exclude_url=exclude_url) for d in req.detections]

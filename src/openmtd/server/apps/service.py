@@ -116,12 +116,11 @@ def is_in_inventory(db: Session, *, device_id: str, sha256: str) -> bool:
     )
 
 
-def apk_requests(db: Session, *, device: Device | None, device_id: str, scope: str) -> list[str]:
+def apk_requests(db: Session, *, device_id: str, scope: str) -> list[str]:
     """SHA-256 of this device's apps whose APK the server wants to analyse (a few at a time)."""
     if scope == "off":
         return []
-    if device is None:
-        device = db.get(Device, device_id)
+    device = db.get(Device, device_id)
     if device is None or device.privacy.get("exclude_app_in_report"):
         return []
     query = (

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from openmtd.domain.apps import ApkVerdict, AppFingerprint
@@ -63,9 +64,7 @@ def apk_requests(device_id: DeviceIdStr, request: Request, db: Db, ctx: Ctx) -> 
     """The APKs of this device the server would like to analyse (it asks for a few at a time)."""
     device = agent_service.authenticate_device(db, bearer_token(request))
     agent_service.require_own(device, device_id)
-    wanted = service.apk_requests(
-        db, device=None, device_id=device.id, scope=ctx.settings.apk_upload_scope
-    )
+    wanted = service.apk_requests(db, device_id=device.id, scope=ctx.settings.apk_upload_scope)
     return ApkRequests(apk_requests=wanted, max_upload_bytes=ctx.settings.max_apk_upload_bytes)
 
 
@@ -121,48 +120,70 @@ async def upload_apk(
     if known is not None:
         response.status_code = 200
         return known
-    limit = ctx.settings.max_apk_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"an APK upload may be at most {limit} bytes; this one is {declared}")
-    body = bytearray()
-    digest = hashlib.sha256()
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > limit:
-            raise PayloadTooLarge(f"an APK upload may be at most {limit} bytes")
-        body += chunk
-        digest.update(chunk)
-    if not body:
-        raise InvalidInput("the request body is empty: send the APK file", code="empty_body")
-    if digest.hexdigest() != sha256:
+    data = await _apk_body(request, ctx.settings.max_apk_upload_bytes)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
         raise InvalidInput(
-            f"the body's SHA-256 is {digest.hexdigest()}, not {sha256} as the path says",
+            f"the body's SHA-256 is {actual}, not {sha256} as the path says",
             code="hash_mismatch",
         )
-    data = bytes(body)
-    del body
 
     def analyse_and_store() -> ApkAnalysisOut:
-        rules, rules_digest = ctx.apps.rules()
-        started = time.perf_counter()
-        verdict = analyze_apk(data, rules=rules)
-        elapsed_ms = int((time.perf_counter() - started) * 1000)
+        verdict, rules_digest, elapsed_ms = _analyse(ctx, data)
         with transaction(ctx.sessions) as db:
-            now = ctx.clock()
-            row = service.store_analysis(
-                db,
-                verdict=verdict,
-                sha256=sha256,
-                size=len(data),
-                rules_digest=rules_digest,
-                uploaded_by=uploader,
-                analysis_ms=elapsed_ms,
-                now=now,
-            )
-            service.apply_verdict_to_fleet(db, sha256=sha256, index=ctx.apps.index(db), now=now)
+            row = _store(db, ctx, data, sha256, verdict, rules_digest, elapsed_ms, uploader)
             return _out(row, known=False)
 
     return await run_in_threadpool(analyse_and_store)
+
+
+async def _apk_body(request: Request, limit: int) -> bytes:
+    """The request body (a whole APK), refused with 413 as soon as it passes `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"an APK may be at most {limit} bytes; this one is {declared}")
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > limit:
+            raise PayloadTooLarge(f"an APK may be at most {limit} bytes")
+        body += chunk
+    if not body:
+        raise InvalidInput("the request body is empty: send the APK file", code="empty_body")
+    return bytes(body)
+
+
+def _analyse(ctx: AppContext, data: bytes) -> tuple[ApkVerdict, str, int]:
+    """Static analysis with the current rules: (verdict, rules digest, milliseconds)."""
+    rules, rules_digest = ctx.apps.rules()
+    started = time.perf_counter()
+    verdict = analyze_apk(data, rules=rules)
+    return verdict, rules_digest, int((time.perf_counter() - started) * 1000)
+
+
+def _store(
+    db: Session,
+    ctx: AppContext,
+    data: bytes,
+    sha256: str,
+    verdict: ApkVerdict,
+    rules_digest: str,
+    elapsed_ms: int,
+    uploaded_by: str | None,
+) -> ApkAnalysis:
+    """Cache the verdict and judge every device that has this APK by it."""
+    now = ctx.clock()
+    row = service.store_analysis(
+        db,
+        verdict=verdict,
+        sha256=sha256,
+        size=len(data),
+        rules_digest=rules_digest,
+        uploaded_by=uploaded_by,
+        analysis_ms=elapsed_ms,
+        now=now,
+    )
+    service.apply_verdict_to_fleet(db, sha256=sha256, index=ctx.apps.index(db), now=now)
+    return row
 
 
 # --- the console's API ------------------------------------------------------------------------
@@ -271,16 +292,7 @@ async def submit_apk(request: Request, response: Response, _p: Analyst, db: Db) 
     """An analyst submits an APK (the raw file as the body); its verdict joins the cache, so
     devices that have it are judged by it at once."""
     ctx: AppContext = request.app.state.ctx
-    limit = ctx.settings.max_apk_upload_bytes
-    body = bytearray()
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > limit:
-            raise PayloadTooLarge(f"an APK may be at most {limit} bytes")
-        body += chunk
-    if not body:
-        raise InvalidInput("the request body is empty: send the APK file", code="empty_body")
-    data = bytes(body)
-    del body
+    data = await _apk_body(request, ctx.settings.max_apk_upload_bytes)
     sha256 = hashlib.sha256(data).hexdigest()
 
     def work() -> tuple[AnalysisDetail, bool]:
@@ -288,22 +300,8 @@ async def submit_apk(request: Request, response: Response, _p: Analyst, db: Db) 
         existing = db.get(ApkAnalysis, sha256)
         created = existing is None
         if existing is None:
-            rules, rules_digest = ctx.apps.rules()
-            started = time.perf_counter()
-            verdict = analyze_apk(data, rules=rules)
-            elapsed = int((time.perf_counter() - started) * 1000)
-            now = ctx.clock()
-            existing = service.store_analysis(
-                db,
-                verdict=verdict,
-                sha256=sha256,
-                size=len(data),
-                rules_digest=rules_digest,
-                uploaded_by=None,
-                analysis_ms=elapsed,
-                now=now,
-            )
-            service.apply_verdict_to_fleet(db, sha256=sha256, index=ctx.apps.index(db), now=now)
+            verdict, rules_digest, elapsed_ms = _analyse(ctx, data)
+            existing = _store(db, ctx, data, sha256, verdict, rules_digest, elapsed_ms, None)
         counts = _device_counts(db, [sha256])
         detail = AnalysisDetail(
             **_summary(existing, counts.get(sha256, 0)).model_dump(),
