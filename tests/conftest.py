@@ -133,6 +133,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         public_url="https://mtd.example.test",
         migrate_on_start=False,
         feed_scheduler=False,  # tests run refresh_due() themselves
+        android_revocation_source="",  # no network here; revocation tests name a file
     )
 
 

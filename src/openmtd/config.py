@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openmtd.domain.enums import RiskLevel
@@ -79,6 +79,69 @@ class Settings(BaseSettings):
         default_factory=list,
         description="The admin's folders of YARA rules (*.yar, *.yara), used besides the "
         "built-in rules when APKs are analysed.",
+    )
+
+    # Device integrity (docs/integrity.md)
+    integrity_challenge_seconds: int = Field(
+        default=300, ge=10, le=3600, description="How long an attestation challenge is valid."
+    )
+    attestation_interval_hours: int = Field(
+        default=24,
+        ge=1,
+        description="Ask each device for fresh attestation this often; attestation findings "
+        "older than three intervals no longer count.",
+    )
+    android_attestation_roots_file: Path | None = Field(
+        default=None,
+        description="PEM file of Android Key Attestation roots; empty means Google's roots "
+        "bundled with openmtd (the RSA roots and the 2025 ECDSA Key Attestation CA1).",
+    )
+    android_revocation_source: str = Field(
+        default="https://android.googleapis.com/attestation/status",
+        description="Where Google's attestation revocation list (status.json) is read: an "
+        "http(s) URL or a file path; empty turns revocation checking off.",
+    )
+    android_revocation_refresh_hours: int = Field(default=24, ge=1)
+    android_allowed_packages: list[str] = Field(
+        default_factory=list,
+        description="Package names the attested key must belong to (the agent); empty: any.",
+    )
+    android_allowed_signers: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 (hex) of the signing certificates the attested app may have; "
+        "empty: any.",
+    )
+    play_integrity_package: str = Field(
+        default="", description="Package name in Play Integrity verdicts; empty: not used."
+    )
+    play_integrity_decryption_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Play Console's self-managed decryption key (base64 AES-256).",
+    )
+    play_integrity_verification_key: str = Field(
+        default="",
+        description="Play Console's self-managed verification key (base64 DER EC public key).",
+    )
+    play_integrity_certificate_sha256: list[str] = Field(
+        default_factory=list,
+        description="The app's signing certificate SHA-256 digests (hex or base64url); empty: any.",
+    )
+    app_attest_app_ids: list[str] = Field(
+        default_factory=list,
+        description="App Attest app ids (TEAMID.bundle.id) of the iOS agent; empty: not used.",
+    )
+    app_attest_roots_file: Path | None = Field(
+        default=None,
+        description="PEM file of App Attest roots; empty means Apple's App Attestation Root "
+        "CA bundled with openmtd.",
+    )
+    app_attest_allow_development: bool = Field(
+        default=False, description="Accept App Attest keys from the development environment."
+    )
+    compromised_device_response: Literal["ios", "all", "off"] = Field(
+        default="ios",
+        description="On which compromised devices the agent stops its web protection and clears "
+        "its local data: 'ios' (as the reference product), 'all', or 'off'.",
     )
 
     def allowed_feed_dirs(self) -> list[Path]:

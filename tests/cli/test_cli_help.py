@@ -41,6 +41,7 @@ EXPECTED = {
     "agent status",
     "scan-apk",
     "collect android",
+    "collect ios",
 }
 
 

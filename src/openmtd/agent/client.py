@@ -73,6 +73,9 @@ class CheckInAnswer:
     sync_etag: str
     next_checkin_seconds: int
     apk_requests: tuple[str, ...] = ()  # SHA-256 of APKs the server asks this device to upload
+    integrity_state: str = "unknown"
+    compromise_response: tuple[str, ...] = ()  # e.g. ("stop_web_protection", "clear_local_data")
+    attestation_requests: tuple[str, ...] = ()  # evidence kinds the server asks for now
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +195,20 @@ class AgentClient:
             sync_etag=str(data["sync_etag"]),
             next_checkin_seconds=int(data["next_checkin_seconds"]),
             apk_requests=tuple(str(h) for h in data.get("apk_requests") or ()),
+            integrity_state=str(data.get("integrity_state") or "unknown"),
+            compromise_response=tuple(str(a) for a in data.get("compromise_response") or ()),
+            attestation_requests=tuple(str(k) for k in data.get("attestation_requests") or ()),
         )
+
+    def integrity_challenge(self, device_id: str, kind: str) -> dict[str, Any]:
+        """A fresh single-use attestation challenge (challenge_id, challenge, expires_at)."""
+        return self._json(
+            self._send("POST", f"/devices/{device_id}/integrity/challenges", json={"kind": kind})
+        )
+
+    def submit_evidence(self, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Attestation evidence against a challenge; the answer is the server's verdict."""
+        return self._json(self._send("POST", f"/devices/{device_id}/integrity/evidence", json=body))
 
     def apk_requests(self, device_id: str) -> tuple[str, ...]:
         """The APKs of this device the server wants to analyse."""

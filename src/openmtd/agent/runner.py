@@ -19,6 +19,14 @@ from openmtd.agent import state as agent_state
 from openmtd.agent.apps import Upload, upload_requested
 from openmtd.agent.client import AgentClient, AgentError, CheckInAnswer, SyncPayload
 from openmtd.agent.collectors.simulated import SimulatedDevice
+from openmtd.agent.integrity import (
+    AttestationResult,
+    Attester,
+    ResponseTaken,
+    attest_requested,
+    respond_to_compromise,
+    resume,
+)
 from openmtd.agent.onboarding import ClientFactory, apply_sync
 from openmtd.agent.reports import build_checkin
 from openmtd.agent.spool import Spool, is_retryable, spool_for
@@ -40,6 +48,9 @@ class RunResult:
     dropped: tuple[tuple[str, str], ...] = ()
     spool_size: int = 0
     uploads: tuple[Upload, ...] = ()  # APKs the server asked for and this run sent
+    attestations: tuple[AttestationResult, ...] = ()
+    response: ResponseTaken | None = None  # what the agent did on a compromised device
+    protection_stopped: str = ""  # why web protection is stopped ("" while it protects)
 
     def to_json(self) -> dict[str, Any]:
         c = self.checkin
@@ -60,6 +71,10 @@ class RunResult:
                 {"sha256": u.sha256, "verdict": u.verdict or None, "error": u.error or None}
                 for u in self.uploads
             ],
+            "integrity_state": c.integrity_state if c else None,
+            "attestations": [a.to_json() for a in self.attestations],
+            "compromise_response": self.response.to_json() if self.response else None,
+            "protection_stopped": self.protection_stopped or None,
         }
 
 
@@ -71,9 +86,11 @@ def run_once(
     client_factory: ClientFactory = AgentClient,
     spool: Spool | None = None,
     apk_files: Mapping[str, Path] | None = None,
+    attesters: Mapping[str, Attester] | None = None,
 ) -> RunResult:
     """`apk_files`: the APK files this device holds, by SHA-256; those the server asks for
-    after the check-in are uploaded for analysis."""
+    after the check-in are uploaded for analysis. `attesters`: what can attest this device, by
+    evidence kind; the kinds the server asks for are attested after the check-in."""
     state = agent_state.load(state_dir)
     if device.hardware_id != state.hardware_id or device.facts.platform is not state.platform:
         raise DeviceMismatch(
@@ -126,14 +143,15 @@ def run_once(
         else:
             settings = web.load_settings(state_dir)
             sync = "unchanged"
-        try:
-            web.sync_sets(
-                state_dir, settings, lambda name: client.indicator_set(state.device_id, name)
-            )
-        except AgentError as e:
-            if not is_retryable(e):
-                raise
-            return spooled(report_now(), e)
+        if not state.protection_stopped:  # a compromised device holds no indicators
+            try:
+                web.sync_sets(
+                    state_dir, settings, lambda name: client.indicator_set(state.device_id, name)
+                )
+            except AgentError as e:
+                if not is_retryable(e):
+                    raise
+                return spooled(report_now(), e)
 
         report = report_now()
         flushed = spool.flush(lambda body: client.check_in(state.device_id, body))
@@ -156,10 +174,48 @@ def run_once(
             if apk_files and answer.apk_requests
             else ()
         )
+        attested = (
+            attest_requested(
+                client, state.device_id, answer.attestation_requests, attesters, now=now
+            )
+            if attesters and answer.attestation_requests
+            else ()
+        )
+        verdicts = [(answer.integrity_state, answer.compromise_response)] + [
+            (a.integrity_state, a.compromise_response) for a in attested if a.accepted
+        ]
+        integrity_state, actions = verdicts[-1]
+        taken: ResponseTaken | None = None
+        if actions and not state.protection_stopped:
+            state, taken = respond_to_compromise(state_dir, state, spool, actions, now=now)
+            event = build_checkin(
+                facts,
+                collected_at=now,
+                privacy=state.privacy,
+                integrity_signals=device.integrity_signals,
+                detections=[taken.detection()],
+                device_tag=state.device_tag,
+            )
+            try:
+                client.check_in(state.device_id, event)
+            except AgentError as e:
+                if not is_retryable(e):
+                    raise
+                spool.add(event)
+        elif state.protection_stopped and not actions and integrity_state != "unknown":
+            state = resume(state)
     state = state.with_changes(
         last_checkin_at=now.isoformat(), checkin_interval_seconds=answer.next_checkin_seconds
     )
     agent_state.save(state_dir, state)
     return RunResult(
-        state.device_id, answer.report_id, answer, spool_size=len(spool), uploads=uploads, **done
+        state.device_id,
+        answer.report_id,
+        answer,
+        spool_size=len(spool),
+        uploads=uploads,
+        attestations=attested,
+        response=taken,
+        protection_stopped=state.protection_stopped,
+        **done,
     )

@@ -63,6 +63,9 @@ class AgentState:
     checkin_interval_seconds: int = 900
     sync_etag: str = ""
     last_checkin_at: str = ""
+    # Set when the server judged this device compromised and the policy told the agent to
+    # stop web protection and clear its data: when and why (empty while protecting).
+    protection_stopped: str = ""
 
     def with_changes(self, **changes: Any) -> Self:
         return replace(self, **changes)

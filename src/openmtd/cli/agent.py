@@ -294,6 +294,19 @@ def _print_run(result: RunResult, *, as_json: bool, compact: bool) -> None:
             out.print(f"  ✘ APK {u.sha256[:12]}… not uploaded: {u.error}", markup=False)
         else:
             out.print(f"  ↑ APK {u.sha256[:12]}… uploaded: {u.verdict}", markup=False)
+    for a in result.attestations:
+        mark = "✔" if a.accepted else "✘"
+        out.print(f"  {mark} {a.kind} attestation: {a.code} {a.reason}".rstrip(), markup=False)
+    if result.response is not None:
+        r = result.response
+        out.print(
+            f"  ⛔ device compromised: {', '.join(r.actions)} ({r.removed_files} file(s) "
+            f"removed, {r.dropped_reports} queued report(s) and {r.dropped_detections} "
+            "detection(s) dropped); reported to the server",
+            markup=False,
+        )
+    elif result.protection_stopped:
+        out.print(f"  ⛔ web protection stopped: {result.protection_stopped}", markup=False)
 
 
 @app.command()
@@ -379,7 +392,12 @@ def run(
     wake = threading.Event()
     protection: LocalProtection | None = None
     try:
-        if protect:
+        if protect and state.protection_stopped:
+            stderr().print(
+                f"⛔ local web protection stays off: {state.protection_stopped}",
+                markup=False,
+            )
+        elif protect:
             protection = LocalProtection(
                 directory,
                 proxy_port=proxy_port,
@@ -402,6 +420,13 @@ def run(
             wake.clear()
             result = run_once(directory, device, now=datetime.now(UTC), apk_files=apk_files)
             _print_run(result, as_json=as_json, compact=not once)
+            if protection is not None and result.protection_stopped:
+                protection.stop()
+                protection = None
+                stderr().print(
+                    "⛔ local web protection stopped: the server judged this device compromised",
+                    markup=False,
+                )
             if once:
                 return
             wait = interval or (

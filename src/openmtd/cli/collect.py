@@ -1,4 +1,5 @@
-"""`openmtd collect android`: device facts from a phone on USB, optionally enrolled and reported.
+"""`openmtd collect android|ios`: device facts from a phone on USB, optionally enrolled and
+reported.
 
 Nothing leaves this computer unless --enroll or --report is given: the collection is printed
 (a table, or one JSON document with --json) and APKs are copied only into --pull-apks DIR.
@@ -6,12 +7,12 @@ Nothing leaves this computer unless --enroll or --report is given: the collectio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,15 +23,17 @@ from rich.table import Table
 from openmtd.agent import external
 from openmtd.agent import state as agent_state
 from openmtd.agent.collectors import adb as adb_collector
+from openmtd.agent.collectors import ios as ios_collector
 from openmtd.agent.collectors.adb import Adb, AdbCollection, AdbError
-from openmtd.agent.onboarding import Onboarded, plan_from_options
+from openmtd.agent.collectors.ios import IosCollectError, IosCollection
+from openmtd.agent.onboarding import EnrollmentPlan, Onboarded, plan_from_options
 from openmtd.agent.runner import RunResult
 from openmtd.cli.common import fail, print_json, stderr, stdout
 from openmtd.domain.enums import EnrollmentScenario
 
 app = typer.Typer(
-    help="Collect device facts from a phone on USB (Android over adb), and optionally enroll "
-    "and report it like the agent does.",
+    help="Collect device facts from a phone on USB (Android over adb, iPhone and iPad over "
+    "usbmuxd), and optionally enroll and report it like the agent does.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -135,22 +138,7 @@ def android(
     Exit codes: 0 done; 1 the phone, the server or the report failed (one line on stderr);
     2 bad usage.
     """
-    if enroll:
-        missing = [
-            flag
-            for flag, value in (("--server", server), ("--token", token), ("--scenario", scenario))
-            if not value
-        ]
-        if missing:
-            fail(f"--enroll needs {', '.join(missing)}", exit_code=2)
-    elif server or device_tag or force:
-        fail("--server, --device-tag and --force go with --enroll", exit_code=2)
-    plan = None
-    if enroll:
-        assert server and token and scenario
-        plan = plan_from_options(
-            server_url=server, onboarding_token=token, scenario=scenario, device_tag=device_tag
-        )
+    plan = _plan(enroll, server, token, scenario, device_tag, force)
 
     driver = Adb(adb, serial=serial, timeout=timeout)
     with _progress(enabled=not as_json) as on_progress:
@@ -177,7 +165,182 @@ def android(
         facts=collection.facts,
         integrity_signals=collection.integrity_signals,
     )
+    onboarded, result = _enroll_and_report(
+        plan,
+        device,
+        directory,
+        report=report,
+        yes=yes,
+        force=force,
+        apk_files=collection.apk_files(),
+    )
+    _finish(
+        as_json=as_json,
+        doc=collection.to_json,
+        table=lambda: _print_table(collection),
+        warnings=collection.warnings,
+        onboarded=onboarded,
+        result=result,
+        directory=directory,
+    )
 
+
+@app.command()
+def ios(
+    udid: Annotated[
+        str | None,
+        typer.Option(
+            help="UDID of the device (see `pymobiledevice3 usbmux list`); needed when several "
+            "are connected.",
+            show_default=False,
+        ),
+    ] = None,
+    no_profiles: Annotated[
+        bool,
+        typer.Option("--no-profiles", help="Do not list the configuration profiles."),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            metavar="SECONDS",
+            help="Timeout of each step (pairing may wait as long again for 'Trust').",
+        ),
+    ] = ios_collector.DEFAULT_TIMEOUT,
+    scenario: Annotated[
+        EnrollmentScenario | None,
+        typer.Option(
+            metavar="SCENARIO",
+            help="Enrollment scenario (required with --enroll), e.g. ios-device-enrollment; "
+            "without --enroll it only labels the facts (default: the enrolled one, else "
+            "ios-device-enrollment).",
+            show_default=False,
+        ),
+    ] = None,
+    enroll: Annotated[
+        bool, typer.Option("--enroll", help="Enroll the device with --server using --token.")
+    ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="Server URL (with --enroll).", show_default=False),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OPENMTD_ONBOARDING_TOKEN",
+            help="Onboarding token (with --enroll).",
+            show_default=False,
+        ),
+    ] = None,
+    device_tag: Annotated[
+        str, typer.Option(help="Tag the device reports (with --enroll).", show_default=False)
+    ] = "",
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report", help="Send a check-in with these facts to the server it is enrolled with."
+        ),
+    ] = False,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the device's enrollment state (default: "
+            "~/.local/share/openmtd-agent/ios-HARDWARE_ID, one per device).",
+            show_default=False,
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Answer yes to every enrollment confirmation.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an earlier enrollment in the state folder.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document (facts, apps, signals, profiles, warnings) on stdout.",
+        ),
+    ] = False,
+) -> None:
+    """Collect an iPhone or iPad over USB: release, model, apps, install sources, profiles.
+
+    Needs pymobiledevice3 (`pip install 'openmtd[ios]'`) and a running usbmuxd. Exit codes:
+    0 done; 1 the device, the server or the report failed (one line on stderr); 2 bad usage.
+    """
+    plan = _plan(enroll, server, token, scenario, device_tag, force)
+    try:
+        collection = ios_collector.collect_ios(
+            udid=udid,
+            pull_profiles=not no_profiles,
+            timeout=timeout,
+            scenario=scenario or ios_collector.DEFAULT_SCENARIO,
+        )
+    except IosCollectError as e:
+        fail(str(e))
+
+    directory = state_dir or agent_state.default_state_dir(f"ios-{collection.hardware_id}")
+    if scenario is None and agent_state.exists(directory):
+        collection = _relabel(collection, agent_state.load(directory).scenario)
+    device = external.ExternalDevice(
+        kind="ios",
+        hardware_id=collection.hardware_id,
+        name=collection.name,
+        facts=collection.facts,
+        integrity_signals=collection.integrity_signals,
+    )
+    onboarded, result = _enroll_and_report(
+        plan, device, directory, report=report, yes=yes, force=force
+    )
+    _finish(
+        as_json=as_json,
+        doc=collection.to_json,
+        table=lambda: _print_ios_table(collection),
+        warnings=collection.warnings,
+        onboarded=onboarded,
+        result=result,
+        directory=directory,
+    )
+
+
+def _plan(
+    enroll: bool,
+    server: str | None,
+    token: str | None,
+    scenario: EnrollmentScenario | None,
+    device_tag: str,
+    force: bool,
+) -> EnrollmentPlan | None:
+    """The enrollment the options ask for, or None; bad combinations exit with code 2."""
+    if enroll:
+        missing = [
+            flag
+            for flag, value in (("--server", server), ("--token", token), ("--scenario", scenario))
+            if not value
+        ]
+        if missing:
+            fail(f"--enroll needs {', '.join(missing)}", exit_code=2)
+    elif server or device_tag or force:
+        fail("--server, --device-tag and --force go with --enroll", exit_code=2)
+    if not enroll:
+        return None
+    assert server and token and scenario
+    return plan_from_options(
+        server_url=server, onboarding_token=token, scenario=scenario, device_tag=device_tag
+    )
+
+
+def _enroll_and_report(
+    plan: EnrollmentPlan | None,
+    device: external.ExternalDevice,
+    directory: Path,
+    *,
+    report: bool,
+    yes: bool,
+    force: bool,
+    apk_files: Mapping[str, Path] | None = None,
+) -> tuple[Onboarded | None, RunResult | None]:
+    """Enroll (with a plan) and report (with --report) the collected device."""
     onboarded: Onboarded | None = None
     if plan is not None:
         if agent_state.exists(directory) and not force:
@@ -198,20 +361,37 @@ def android(
     if report:
         if not agent_state.exists(directory):
             fail(
-                f"this phone is not enrolled (no state in {directory}); add --enroll --server URL "
-                "--token TOKEN --scenario SCENARIO, or give --state-dir"
+                f"this {_noun(device)} is not enrolled (no state in {directory}); add --enroll "
+                "--server URL --token TOKEN --scenario SCENARIO, or give --state-dir"
             )
         result = external.report(
-            directory, device, now=datetime.now(UTC), apk_files=collection.apk_files()
+            directory, device, now=datetime.now(UTC), apk_files=apk_files or {}
         )
+    return onboarded, result
 
+
+def _noun(device: external.ExternalDevice) -> str:
+    return "phone" if device.kind == "adb" else "device"
+
+
+def _finish(
+    *,
+    as_json: bool,
+    doc: Callable[[], dict[str, Any]],
+    table: Callable[[], None],
+    warnings: Sequence[str],
+    onboarded: Onboarded | None,
+    result: RunResult | None,
+    directory: Path,
+) -> None:
+    """Print the collection (JSON or tables), the enrollment and the report's outcome."""
     if as_json:
-        doc = collection.to_json()
-        doc["enrollment"] = _enrollment_json(onboarded, directory) if onboarded else None
-        doc["report"] = result.to_json() if result else None
-        print_json(doc)
+        document = doc()
+        document["enrollment"] = _enrollment_json(onboarded, directory) if onboarded else None
+        document["report"] = result.to_json() if result else None
+        print_json(document)
     else:
-        _print_table(collection)
+        table()
         if onboarded is not None:
             s = onboarded.state
             stdout().print(
@@ -229,7 +409,7 @@ def android(
                 markup=False,
             )
     if not as_json:
-        for warning in collection.warnings:
+        for warning in warnings:
             stderr().print(f"⚠ {warning}", markup=False)
     if result is not None and result.checkin is None:
         fail(
@@ -238,7 +418,10 @@ def android(
         )
 
 
-def _relabel(collection: AdbCollection, scenario: EnrollmentScenario) -> AdbCollection:
+Relabelled = TypeVar("Relabelled", AdbCollection, IosCollection)
+
+
+def _relabel(collection: Relabelled, scenario: EnrollmentScenario) -> Relabelled:
     return replace(collection, facts=replace(collection.facts, scenario=scenario))
 
 
@@ -327,3 +510,94 @@ def _print_table(c: AdbCollection) -> None:
     out.print(settings)
     if c.pulled:
         out.print(f"{len(c.pulled)} APK(s) pulled", markup=False)
+
+
+def _print_ios_table(c: IosCollection) -> None:
+    f = c.facts
+    out = stdout()
+    device = Table(title=f"{c.name} ({c.udid})", show_header=False)
+    device.add_column("key", style="bold")
+    device.add_column("value", overflow="fold")
+    model = f"{f.manufacturer} {f.model}".strip()
+    if c.product_type and c.product_type != f.model:
+        model = f"{model} ({c.product_type})"
+    signals = {s.name: s.value for s in c.integrity_signals}
+    for key, value in (
+        ("model", model),
+        ("iOS", f.os_version),
+        ("build", f.build),
+        ("hardware id", c.hardware_id),
+        ("developer mode", signals.get("developer_mode", "unknown")),
+        ("apps", str(len(f.apps))),
+    ):
+        device.add_row(key, escape(value))
+    out.print(device)
+
+    sources = Table(title="Apps by install source")
+    sources.add_column("source")
+    sources.add_column("apps", justify="right")
+    for source, count in c.sources().items():
+        if count:
+            sources.add_row(source, str(count))
+    out.print(sources)
+
+    outside = [a for a in c.inventory if a.distribution.value not in ("app-store", "system")]
+    if outside:
+        apps = Table(title="Apps from outside the App Store")
+        apps.add_column("app")
+        apps.add_column("version")
+        apps.add_column("distribution")
+        apps.add_column("signer", overflow="fold")
+        for a in outside:
+            label = f"{a.info.name} ({a.info.identifier})" if a.info.name else a.info.identifier
+            apps.add_row(
+                escape(label),
+                escape(a.info.version),
+                a.distribution.value,
+                escape(a.signer_identity or a.path),
+            )
+        out.print(apps)
+
+    if not c.profiles_read:
+        return
+    if not c.profiles:
+        out.print("no configuration profile installed", markup=False)
+        return
+    profiles = Table(title="Configuration profiles")
+    profiles.add_column("profile", overflow="fold")
+    profiles.add_column("organization")
+    profiles.add_column("payloads", overflow="fold")
+    profiles.add_column("notes")
+    for p in c.profiles:
+        notes = [
+            note
+            for flag, note in (
+                (p.mdm, "MDM"),
+                (p.removal_disallowed, "not removable"),
+                (p.encrypted, "encrypted"),
+                (p.active is False, "inactive"),
+            )
+            if flag
+        ]
+        profiles.add_row(
+            escape(f"{p.display_name or p.identifier}\n{p.identifier}"),
+            escape(p.organization),
+            escape(", ".join(p.payload_types) or "—"),
+            ", ".join(notes),
+        )
+    out.print(profiles)
+
+    if c.root_certificates:
+        roots = Table(title="Root certificates installed by profiles")
+        roots.add_column("subject", overflow="fold")
+        roots.add_column("SHA-256", overflow="fold")
+        roots.add_column("expires")
+        roots.add_column("profile", overflow="fold")
+        for cert in c.root_certificates:
+            roots.add_row(
+                escape(cert.subject or f"unreadable: {cert.problem}"),
+                cert.sha256 or "—",
+                cert.not_after.date().isoformat() if cert.not_after else "—",
+                escape(cert.profile_identifier),
+            )
+        out.print(roots)

@@ -25,6 +25,8 @@ from openmtd.server.devices.views import router as devices_router
 from openmtd.server.dns.views import DohFastPath
 from openmtd.server.dns.views import router as dns_router
 from openmtd.server.errors import install_error_handlers
+from openmtd.server.integrity.views import agent_router as integrity_agent_router
+from openmtd.server.integrity.views import router as integrity_router
 from openmtd.server.middleware import BodyLimit, SecurityHeaders
 from openmtd.server.onboarding.views import router as onboarding_router
 from openmtd.server.openapi import document_models
@@ -69,6 +71,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         agent_router,
         apps_agent_router,
         apps_router,
+        integrity_agent_router,
+        integrity_router,
         devices_router,
         alerts_router,
         onboarding_router,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openmtd.config import Settings
 from openmtd.server.apps.protection import AppProtection
+from openmtd.server.integrity.verifiers import IntegrityVerifiers
 from openmtd.server.web.protection import WebProtection
 from openmtd.store.db import make_engine, make_session_factory
 
@@ -27,6 +28,7 @@ class AppContext:
     clock: Callable[[], datetime] = field(default=utc_now)
     web: WebProtection = field(init=False)
     apps: AppProtection = field(init=False)
+    integrity: IntegrityVerifiers = field(init=False)
 
     def __post_init__(self) -> None:
         # The web index reads through an engine of its own: lookups and rebuilds happen in
@@ -34,3 +36,4 @@ class AppContext:
         reader = make_engine(self.settings.resolved_database_url(), pool_size=2)
         self.web = WebProtection(make_session_factory(reader))
         self.apps = AppProtection(rule_dirs=list(self.settings.yara_rule_dirs))
+        self.integrity = IntegrityVerifiers.from_settings(self.settings)

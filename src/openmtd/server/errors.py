@@ -84,6 +84,7 @@ _DESCRIPTIONS = {
     409: "conflicts with the current state",
     413: "request body larger than the configured limit",
     422: "malformed or refused input",
+    429: "too many requests of this kind at once; retry later",
 }
 
 

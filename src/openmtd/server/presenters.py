@@ -13,6 +13,7 @@ from openmtd.domain.enums import (
     Role,
     Severity,
 )
+from openmtd.domain.integrity import IntegrityState
 from openmtd.engines.risk import is_at_or_under
 from openmtd.server.agent_api.service import parse_tags
 from openmtd.server.devices.service import DeviceStateRules
@@ -70,6 +71,7 @@ def device_summary(device: Device, rules: DeviceStateRules) -> DeviceSummary:
         os_version=device.os_version,
         security_patch_level=device.security_patch_level,
         risk_level=RiskLevel(device.risk_level),
+        integrity_state=IntegrityState(device.integrity_state),
         compliant=not compliance_reasons(device, rules),
         unresponsive=device.last_seen_at < rules.unresponsive_before,
         last_seen_at=device.last_seen_at,

@@ -16,6 +16,7 @@ from openmtd.domain.enums import (
     Role,
     Severity,
 )
+from openmtd.domain.integrity import IntegrityState
 from openmtd.engines.privacy import PrivacySettings
 from openmtd.server.schemas_common import OptionalTag, ShortText, Tags
 
@@ -42,6 +43,9 @@ class DeviceSummary(BaseModel):
     os_version: str
     security_patch_level: date | None
     risk_level: RiskLevel
+    integrity_state: IntegrityState = Field(
+        description="Root/jailbreak verdict from signals and attestation (see /integrity)."
+    )
     compliant: bool
     unresponsive: bool
     last_seen_at: datetime

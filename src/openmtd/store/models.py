@@ -8,11 +8,13 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -146,6 +148,11 @@ class Device(Base):
     # Protective DNS: the digest of the secret in this device's DoH path (/dns-query/<token>);
     # the token itself is shown once, in the DNS profile the console renders.
     dns_token_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Device integrity (server.integrity): the combined verdict over signals and attestation,
+    # and the digest of what it was computed from (re-judged only when that changes).
+    integrity_state: Mapped[str] = mapped_column(String(16), index=True, default="unknown")
+    integrity: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    integrity_input: Mapped[str] = mapped_column(String(64), default="")
 
 
 class DeviceApp(Base):
@@ -314,3 +321,52 @@ class ApkAnalysis(Base):
     analysed_at: Mapped[datetime]
     analysis_ms: Mapped[int] = mapped_column(Integer)
     uploaded_by: Mapped[str | None] = mapped_column(String(36))  # the first device that sent it
+
+
+class IntegrityChallenge(Base):
+    """A server-issued attestation nonce: single use, short-lived, bound to one device and kind.
+
+    Only the nonce's SHA-256 is kept; the agent sends the nonce back with its evidence.
+    """
+
+    __tablename__ = "integrity_challenges"
+    __table_args__ = (Index("ix_integrity_challenges_device", "device_id", "expires_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    nonce_sha256: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class IntegrityAttestation(Base):
+    """One verified (or rejected) piece of attestation evidence, with its reasons."""
+
+    __tablename__ = "integrity_attestations"
+    __table_args__ = (Index("ix_integrity_attestations_device", "device_id", "verified_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    code: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    facts: Mapped[dict[str, Any]]
+    findings: Mapped[list[Any]]
+    verified_at: Mapped[datetime]
+
+
+class AppAttestKey(Base):
+    """An App Attest key a device proved genuine; assertions must raise its counter."""
+
+    __tablename__ = "app_attest_keys"
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex SHA-256
+    app_id: Mapped[str] = mapped_column(String(255))
+    environment: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    counter: Mapped[int] = mapped_column(BigInteger)
+    attested_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from openmtd.domain.enums import EnrollmentScenario, InstallSource, Platform, RiskLevel, Severity
+from openmtd.domain.integrity import IntegrityState
 from openmtd.server.schemas_common import Hex40, Hex64, OptionalTag, ReportId, ShortText, Tags, Text
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -139,6 +140,21 @@ class CheckInResponse(BaseModel):
         default_factory=list,
         description="SHA-256 of APKs the server asks this device to upload for analysis "
         "(PUT /api/agent/v1/devices/{id}/apks/{sha256}); empty when none are wanted.",
+    )
+    integrity_state: IntegrityState = Field(
+        default=IntegrityState.UNKNOWN,
+        description="The device's integrity verdict (signals and attestation).",
+    )
+    compromise_response: list[str] = Field(
+        default_factory=list,
+        description="What the agent must do now on a compromised device, per policy: "
+        "stop_web_protection, clear_local_data (then report that it did).",
+    )
+    attestation_requests: list[str] = Field(
+        default_factory=list,
+        description="Attestation evidence the server asks for now (android_key, "
+        "play_integrity, app_attest, app_attest_assertion): ask for a challenge at "
+        "POST /api/agent/v1/devices/{id}/integrity/challenges.",
     )
 
 

@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, delete, insert, or_, select, update
@@ -20,6 +21,7 @@ from openmtd.domain.enums import (
     RiskLevel,
 )
 from openmtd.domain.errors import Conflict, Forbidden, InvalidInput, Unauthorized
+from openmtd.domain.integrity import IntegrityState
 from openmtd.engines.privacy import default_privacy
 from openmtd.engines.web.detections import without_url
 from openmtd.enrollment.scenarios import check_enrollment, check_scenario
@@ -49,6 +51,8 @@ from openmtd.server.alerts.service import (
 )
 from openmtd.server.apps import service as app_service
 from openmtd.server.apps.protection import AppProtection
+from openmtd.server.integrity import service as integrity_service
+from openmtd.server.integrity.verifiers import IntegrityVerifiers
 from openmtd.server.web.sync import POLICY_GENERATION, bump
 from openmtd.store.models import Alert, CheckIn, Device, DeviceApp, OnboardingToken, SyncGeneration
 
@@ -211,6 +215,9 @@ class AgentDevice:
     inventory_digest: str
     risk_level: str
     policy_generation: int
+    integrity_state: str = "unknown"
+    integrity: dict[str, Any] | None = None
+    integrity_input: str = ""
 
 
 # The check-in path's statements are built once: SQLAlchemy caches their compiled SQL, but a
@@ -225,6 +232,9 @@ _AUTHENTICATE = select(
     Device.inventory_digest,
     Device.risk_level,
     Device.retired_at,
+    Device.integrity_state,
+    Device.integrity,
+    Device.integrity_input,
     select(SyncGeneration.generation)
     .where(SyncGeneration.name == POLICY_GENERATION)
     .scalar_subquery(),
@@ -269,6 +279,9 @@ def authenticate_device(db: Session, credential: str | None) -> AgentDevice:
         inventory_digest=row.inventory_digest,
         risk_level=row.risk_level,
         policy_generation=int(row[-1] or 0),
+        integrity_state=row.integrity_state,
+        integrity=row.integrity or {},
+        integrity_input=row.integrity_input,
     )
 
 
@@ -291,6 +304,9 @@ class CheckInResult:
     alerts_raised: int
     risk_level: RiskLevel
     apk_requests: tuple[str, ...] = ()
+    integrity_state: IntegrityState = IntegrityState.UNKNOWN
+    compromise_response: tuple[str, ...] = ()
+    attestation_requests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +325,7 @@ def check_in(
     body_digest: str,
     now: datetime,
     apps: AppJudging | None = None,
+    integrity: IntegrityVerifiers | None = None,
 ) -> CheckInResult:
     f = req.facts
     if f.platform.value != device.platform:
@@ -350,6 +367,7 @@ def check_in(
             code="report_id_reused",
         ) from None
 
+    integrity_signals = [sig.model_dump() for sig in req.integrity_signals]
     changes: dict[str, object] = {
         "last_seen_at": now,
         "os_version": f.os_version,
@@ -359,7 +377,7 @@ def check_in(
         "build": f.build,
         "tags": format_tags([*parse_tags(device.assigned_tags), *f.tags]),
         "signals": {
-            "integrity": [sig.model_dump() for sig in req.integrity_signals],
+            "integrity": integrity_signals,
             "network": [obs.model_dump() for obs in req.network_observations],
         },
     }
@@ -382,12 +400,73 @@ def check_in(
         )
     exclude_url = bool(device.privacy.get("exclude_url_in_report"))
     detections = [_detection(d, exclude_url=exclude_url) for d in req.detections]
-    if not detections and not inventory_changed:
-        return CheckInResult(False, 0, RiskLevel(device.risk_level))
+    judged = _judge_integrity(
+        db,
+        device=device,
+        signals=integrity_signals,
+        inventory_digest=str(changes.get("inventory_digest", device.inventory_digest)),
+        verifiers=integrity,
+        now=now,
+    )
+    raised += judged.raised
     if detections:
         raised += apply_detections(db, device_id=device.id, detections=detections, now=now).raised
-    risk = db.scalars(select(Device.risk_level).where(Device.id == device.id)).one()
-    return CheckInResult(False, raised, RiskLevel(risk), requests)
+    if detections or inventory_changed or judged.changed:
+        risk = RiskLevel(db.scalars(select(Device.risk_level).where(Device.id == device.id)).one())
+    else:
+        risk = RiskLevel(device.risk_level)
+    platform = Platform(device.platform)
+    return CheckInResult(
+        False,
+        raised,
+        risk,
+        requests,
+        integrity_state=judged.state,
+        compromise_response=tuple(
+            integrity_service.compromise_response(judged.state, platform, integrity)
+        )
+        if integrity is not None
+        else (),
+        attestation_requests=tuple(
+            integrity_service.attestation_requests(judged.doc, platform, integrity, now)
+        )
+        if integrity is not None
+        else (),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _IntegrityAtCheckIn:
+    state: IntegrityState
+    doc: dict[str, Any]
+    changed: bool = False
+    raised: int = 0
+
+
+def _judge_integrity(
+    db: Session,
+    *,
+    device: AgentDevice,
+    signals: list[dict[str, Any]],
+    inventory_digest: str,
+    verifiers: IntegrityVerifiers | None,
+    now: datetime,
+) -> _IntegrityAtCheckIn:
+    """Re-judge the device's integrity when its signals or apps changed, or an attestation
+    finding aged out; otherwise the stored verdict stands (no query)."""
+    stored = device.integrity or {}
+    unchanged = _IntegrityAtCheckIn(IntegrityState(device.integrity_state), stored)
+    if verifiers is None:
+        return unchanged
+    digest = integrity_service.input_digest(signals, inventory_digest)
+    if digest == device.integrity_input and not integrity_service.due_for_evaluation(stored, now):
+        return unchanged
+    row = db.get(Device, device.id)
+    assert row is not None
+    judged = integrity_service.evaluate_device(
+        db, device=row, verifiers=verifiers, now=now, input_digest_now=digest
+    )
+    return _IntegrityAtCheckIn(judged.state, dict(row.integrity), judged.changed, judged.raised)
 
 
 def _detection(d: DetectionReport, *, exclude_url: bool) -> Detection:
@@ -499,15 +578,16 @@ def bump_policy_generation(db: Session, *, now: datetime) -> int:
     return bump(db, POLICY_GENERATION, now=now)
 
 
-def agent_policy(settings: Settings) -> dict[str, int]:
+def agent_policy(settings: Settings) -> dict[str, int | str]:
     """The server settings every agent follows (part of the sync payload and its ETag)."""
     return {
         "checkin_interval_seconds": settings.checkin_interval_seconds,
         "unresponsive_days": settings.unresponsive_days,
+        "compromised_device_response": settings.compromised_device_response,
     }
 
 
-def sync_etag(device: AgentDevice, policy: dict[str, int]) -> str:
+def sync_etag(device: AgentDevice, policy: dict[str, int | str]) -> str:
     """Changes with the policy generation, the agent policy, the group and privacy settings."""
     material = orjson.dumps(
         [device.policy_generation, policy, device.device_group, device.privacy],

@@ -98,6 +98,7 @@ async def check_in(device_id: DeviceIdStr, request: Request) -> Response:
                 body_digest=body_digest,
                 now=ctx.clock(),
                 apps=service.AppJudging(ctx.apps, ctx.settings.apk_upload_scope),
+                integrity=ctx.integrity,
             )
             return CheckInResponse(
                 report_id=req.report_id,
@@ -107,6 +108,9 @@ async def check_in(device_id: DeviceIdStr, request: Request) -> Response:
                 sync_etag=service.sync_etag(device, service.agent_policy(ctx.settings)),
                 next_checkin_seconds=ctx.settings.checkin_interval_seconds,
                 apk_requests=list(result.apk_requests),
+                integrity_state=result.integrity_state,
+                compromise_response=list(result.compromise_response),
+                attestation_requests=list(result.attestation_requests),
             )
 
     answer = await run_in_threadpool(unit_of_work)
@@ -140,7 +144,7 @@ def sync(
         device_id=device.id,
         device_group=device.device_group,
         device_groups=service.device_groups(device),
-        checkin_interval_seconds=policy["checkin_interval_seconds"],
+        checkin_interval_seconds=int(policy["checkin_interval_seconds"]),
         privacy=device.privacy,
         policy=dict(policy),
         web=WebSettings(

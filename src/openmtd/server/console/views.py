@@ -67,6 +67,7 @@ from openmtd.server.devices import service as devices_service
 from openmtd.server.devices.service import DeviceFilters
 from openmtd.server.devices.views import state_rules
 from openmtd.server.dns import service as dns_service
+from openmtd.server.integrity import service as integrity_service
 from openmtd.server.onboarding import service as onboarding_service
 from openmtd.server.schemas import (
     AlertUpdate,
@@ -420,6 +421,8 @@ def device_page(
         warnings=list(device.enrollment_warnings),
         privacy={k: bool(v) for k, v in device.privacy.items()},
         integrity_signals=[x for x in signals.get("integrity") or [] if isinstance(x, dict)],
+        integrity=dict(device.integrity or {}),
+        attestations=integrity_service.recent_attestations(db, device.id, limit=10),
         network_signals=[x for x in signals.get("network") or [] if isinstance(x, dict)],
         apps=[presenters.app_out(a) for a in devices_service.device_apps(db, device.id)],
         alerts=[presenters.alert_out(a) for a in devices_service.device_alerts(db, device.id)],

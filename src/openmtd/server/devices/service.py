@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from openmtd.domain.enums import EnrollmentScenario, Platform, RiskLevel
 from openmtd.domain.errors import Conflict, NotFound
+from openmtd.domain.integrity import IntegrityState
 from openmtd.engines.risk import is_at_or_under
 from openmtd.server.alerts.service import (
     ACTIVE,
@@ -28,6 +29,7 @@ class DeviceFilters:
     platform: Platform | None = None
     scenario: EnrollmentScenario | None = None
     risk: RiskLevel | None = None
+    integrity: IntegrityState | None = None
     tag: str | None = None
     group: str | None = None
     compliant: bool | None = None
@@ -67,6 +69,8 @@ def _filtered(query: Select[Any], f: DeviceFilters, rules: DeviceStateRules) -> 
         query = query.where(Device.scenario == f.scenario.value)
     if f.risk is not None:
         query = query.where(Device.risk_level == f.risk.value)
+    if f.integrity is not None:
+        query = query.where(Device.integrity_state == f.integrity.value)
     if f.tag:
         query = query.where(Device.tags.like(f"% {_like_escape(f.tag)} %", escape="\\"))
     if f.group:

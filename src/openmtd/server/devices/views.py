@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from openmtd.domain.enums import EnrollmentScenario, Platform, RiskLevel
 from openmtd.domain.errors import InvalidInput
+from openmtd.domain.integrity import IntegrityState
 from openmtd.server import presenters
 from openmtd.server.deps import Admin, Ctx, Db, Now, ReadOnly
 from openmtd.server.devices import service
@@ -59,6 +60,7 @@ def list_devices(
     platform: Platform | None = None,
     scenario: EnrollmentScenario | None = None,
     risk: RiskLevel | None = None,
+    integrity: IntegrityState | None = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     group: Annotated[str | None, Query(max_length=128)] = None,
     compliant: bool | None = None,
@@ -79,6 +81,7 @@ def list_devices(
         platform=platform,
         scenario=scenario,
         risk=risk,
+        integrity=integrity,
         tag=tag,
         group=group,
         compliant=compliant,

@@ -1,0 +1,1 @@
+"""Device integrity: attestation challenges, verification, verdicts and alerts."""
