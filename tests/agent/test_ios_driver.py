@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conftest import missing
 from openmtd.agent.collectors import ios, ios_parse
 from openmtd.agent.collectors.ios import (
     INSTALL_HINT,
@@ -210,13 +211,14 @@ def test_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- pymobiledevice3 itself ------------------------------------------------------------------
 
-needs_pmd3 = pytest.mark.skipif(
-    importlib.util.find_spec("pymobiledevice3") is None,
-    reason="pymobiledevice3 is not installed (pip install 'openmtd[ios]')",
-)
+
+@pytest.fixture
+def pmd3() -> None:
+    if importlib.util.find_spec("pymobiledevice3") is None:
+        missing("pymobiledevice3", "install it with: pip install 'openmtd[ios]'")
 
 
-@needs_pmd3
+@pytest.mark.usefixtures("pmd3")
 def test_the_real_opener_without_usbmuxd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # No usbmuxd listens on this socket: pymobiledevice3 really tries, and says so.
     monkeypatch.setenv("USBMUXD_SOCKET_ADDRESS", str(tmp_path / "usbmuxd"))
@@ -225,7 +227,7 @@ def test_the_real_opener_without_usbmuxd(tmp_path: Path, monkeypatch: pytest.Mon
     assert str(e.value).startswith("usbmuxd is not running")
 
 
-@needs_pmd3
+@pytest.mark.usefixtures("pmd3")
 def test_the_real_opener_with_a_usbmuxd_that_lists_nothing(tmp_path: Path) -> None:
     """A minimal plist-protocol usbmuxd on a Unix socket that knows no device: the real
     pymobiledevice3 client lists it as empty, and the driver says no device is connected."""
@@ -280,7 +282,7 @@ def test_the_real_opener_with_a_usbmuxd_that_lists_nothing(tmp_path: Path) -> No
         server.close()
 
 
-@needs_pmd3
+@pytest.mark.usefixtures("pmd3")
 def test_pymobiledevice3_errors_are_translated() -> None:
     x = importlib.import_module("pymobiledevice3.exceptions")
     cases = {

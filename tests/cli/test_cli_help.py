@@ -42,6 +42,8 @@ EXPECTED = {
     "scan-apk",
     "collect android",
     "collect ios",
+    "integrity verify-android",
+    "integrity rules",
 }
 
 

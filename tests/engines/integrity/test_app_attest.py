@@ -239,7 +239,7 @@ def test_the_credential_certificate_expires(
     )
 
 
-def test_the_remembered_intermediate_gives_the_same_verdicts_as_a_full_walk() -> None:
+def test_remembered_issuer_signatures_give_the_same_verdicts_as_a_full_walk() -> None:
     """After a genuine chain, the intermediate's signature is not checked again: a forged leaf,
     an expired intermediate and a chain reusing a CA key must still get the full walk's code."""
     ca = AppAttestCA.generate(now=NOW)  # its own CA: nothing remembered yet

@@ -316,75 +316,12 @@ def _credential_point(cert: x509.Certificate) -> tuple[bytes, bytes]:
     return point, spki
 
 
-@dataclass(frozen=True, slots=True)
-class _KnownUpperChain:
-    anchor: x509.Certificate
-    keys: frozenset[bytes]  # SubjectPublicKeyInfo of the intermediates and of the anchors
-
-
-# Intermediates (x5c[1:]) already verified up to the given anchors. Apple signs every credential
-# certificate with the same few intermediates, and checking the intermediate's P-384 signature
-# costs as much as the rest of a verification together; its validity dates are still checked
-# every time. Only chains that fully verified are remembered, so hostile input cannot fill it.
-_KNOWN_UPPER_CHAINS: dict[
-    tuple[tuple[bytes, ...], tuple[x509.Certificate, ...]], _KnownUpperChain
-] = {}
-_KNOWN_UPPER_CHAINS_MAX: Final = 64
-
-
-def _spki(cert: x509.Certificate) -> bytes:
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def _remember_upper_chain(
-    x5c: Sequence[bytes],
-    chain: Sequence[x509.Certificate],
-    anchors: TrustAnchors,
-    anchor: x509.Certificate,
-) -> None:
-    if len(chain) < 2:
-        return
-    if len(_KNOWN_UPPER_CHAINS) >= _KNOWN_UPPER_CHAINS_MAX:
-        _KNOWN_UPPER_CHAINS.clear()
-    keys = frozenset(_spki(c) for c in chain[1:]) | anchors.spki()
-    _KNOWN_UPPER_CHAINS[(tuple(x5c[1:]), anchors.certificates)] = _KnownUpperChain(anchor, keys)
-
-
-def _anchor_via_known_upper_chain(
-    x5c: Sequence[bytes],
-    chain: Sequence[x509.Certificate],
-    anchors: TrustAnchors,
-    now: datetime,
-) -> x509.Certificate | None:
-    """The anchor when the intermediates are known good and the leaf is issued by the first;
-    None whenever in doubt, and the full walk then decides (and names the precise error)."""
-    if len(chain) < 2:
-        return None
-    known = _KNOWN_UPPER_CHAINS.get((tuple(x5c[1:]), anchors.certificates))
-    if known is None:
-        return None
-    if not all(c.not_valid_before_utc <= now <= c.not_valid_after_utc for c in chain[1:]):
-        return None
-    if _spki(chain[0]) in known.keys:  # a leaf reusing a CA key: let the full walk judge
-        return None
-    try:
-        verify_chain(chain[:1], TrustAnchors((chain[1],)), now)
-    except ChainError:
-        return None
-    return known.anchor
-
-
 def _verified_chain(
     x5c: Sequence[bytes], anchors: TrustAnchors, now: datetime
 ) -> tuple[list[x509.Certificate], x509.Certificate]:
     try:
         chain = load_der_chain(x5c)
-        anchor = _anchor_via_known_upper_chain(x5c, chain, anchors, now)
-        if anchor is None:
-            anchor = verify_chain(chain, anchors, now)
-            _remember_upper_chain(x5c, chain, anchors, anchor)
+        anchor = verify_chain(chain, anchors, now)
     except ChainError as e:
         _reject(e.code, e.reason)
     except Exception as e:  # noqa: BLE001 - a certificate whose key cannot be loaded

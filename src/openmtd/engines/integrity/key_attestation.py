@@ -121,22 +121,7 @@ def _parse_chain(chain_der: Sequence[bytes]) -> list[x509.Certificate]:
             raise _Rejected(
                 "certificate_malformed", f"certificate {i} is {type(der).__name__}, not bytes"
             )
-    ders = [bytes(der) for der in chain_der]
-    try:
-        return load_der_chain(ders)
-    except x509.InvalidVersion:  # not a ValueError, so load_der_chain lets it through
-        raise _Rejected("certificate_malformed", _invalid_version_reason(ders)) from None
-
-
-def _invalid_version_reason(ders: Sequence[bytes]) -> str:
-    for i, der in enumerate(ders):
-        try:
-            x509.load_der_x509_certificate(der)
-        except x509.InvalidVersion as e:
-            return f"certificate {i} is not a DER X.509 certificate: {e}"
-        except ValueError:
-            continue
-    return "a certificate has an invalid X.509 version"
+    return load_der_chain([bytes(der) for der in chain_der])
 
 
 def _verify_chain(

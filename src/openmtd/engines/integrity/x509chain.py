@@ -22,6 +22,14 @@ from cryptography.hazmat.primitives import serialization
 MAX_CHAIN_LENGTH = 10
 MAX_CERTIFICATE_BYTES = 16 * 1024
 
+# Issuer signatures already checked, by (child, issuer) - certificates compare by their DER.
+# A fleet's chains share a few intermediates and roots, and one P-384 or RSA-4096 signature
+# costs as much as the rest of a verification, so a pair that verified is not verified again
+# (dates are still checked every time). Only CA-to-CA pairs that verified are kept: hostile input
+# cannot fill the memo, and per-device leaves never enter it.
+_VERIFIED_PAIRS: dict[tuple[x509.Certificate, x509.Certificate], None] = {}
+_VERIFIED_PAIRS_MAX = 1024
+
 
 class ChainError(Exception):
     """The chain cannot be trusted; ``code`` is stable, the message says exactly why."""
@@ -131,8 +139,21 @@ def _may_sign_certificates(cert: x509.Certificate) -> str | None:
     return None
 
 
-def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> str | None:
-    """None when ``parent`` issued ``child``; otherwise why not."""
+def _issued_by(
+    child: x509.Certificate, parent: x509.Certificate, *, remember: bool = False
+) -> str | None:
+    """None when ``parent`` issued ``child``; otherwise why not. ``remember``: keep a success."""
+    if (child, parent) in _VERIFIED_PAIRS:
+        return None
+    why = _check_issued_by(child, parent)
+    if why is None and remember:
+        if len(_VERIFIED_PAIRS) >= _VERIFIED_PAIRS_MAX:
+            _VERIFIED_PAIRS.clear()
+        _VERIFIED_PAIRS[(child, parent)] = None
+    return why
+
+
+def _check_issued_by(child: x509.Certificate, parent: x509.Certificate) -> str | None:
     not_ca = _may_sign_certificates(parent)
     if not_ca is not None:
         return not_ca
@@ -175,15 +196,16 @@ def verify_chain(
             return trusted[key]
         _check_validity(cert, i, now)
         if i + 1 < len(chain):
-            why = _issued_by(cert, chain[i + 1])
+            why = _issued_by(cert, chain[i + 1], remember=i > 0)
             if why is not None:
                 raise ChainError(
                     "chain_broken",
                     f"certificate {i} is not issued by certificate {i + 1}: {why}",
                 )
     top = chain[-1]
+    remember = len(chain) > 1  # the top is a CA, not a per-device leaf
     for anchor in anchors.certificates:
-        if top.issuer == anchor.subject and _issued_by(top, anchor) is None:
+        if top.issuer == anchor.subject and _issued_by(top, anchor, remember=remember) is None:
             return anchor
     raise ChainError(
         "chain_untrusted",
