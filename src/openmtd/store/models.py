@@ -151,8 +151,13 @@ class Device(Base):
     # Device integrity (server.integrity): the combined verdict over signals and attestation,
     # and the digest of what it was computed from (re-judged only when that changes).
     integrity_state: Mapped[str] = mapped_column(String(16), index=True, default="unknown")
-    integrity: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    integrity: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the verdict document
     integrity_input: Mapped[str] = mapped_column(String(64), default="")
+    # When the verdict must be judged again although nothing changed (an attestation finding
+    # ages out), and when each kind of evidence last passed ({kind: ISO time}); both are read
+    # at every check-in, so they are kept out of the verdict document.
+    integrity_valid_until: Mapped[datetime | None]
+    attested: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class DeviceApp(Base):

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from openmtd.config import Settings
-from openmtd.domain.device import Detection
+from openmtd.domain.device import AppInfo, Detection
 from openmtd.domain.enums import (
     EnrollmentScenario,
     Platform,
@@ -216,8 +216,9 @@ class AgentDevice:
     risk_level: str
     policy_generation: int
     integrity_state: str = "unknown"
-    integrity: dict[str, Any] | None = None
     integrity_input: str = ""
+    integrity_valid_until: datetime | None = None
+    attested: dict[str, Any] | None = None
 
 
 # The check-in path's statements are built once: SQLAlchemy caches their compiled SQL, but a
@@ -233,8 +234,9 @@ _AUTHENTICATE = select(
     Device.risk_level,
     Device.retired_at,
     Device.integrity_state,
-    Device.integrity,
     Device.integrity_input,
+    Device.integrity_valid_until,
+    Device.attested,
     select(SyncGeneration.generation)
     .where(SyncGeneration.name == POLICY_GENERATION)
     .scalar_subquery(),
@@ -280,8 +282,9 @@ def authenticate_device(db: Session, credential: str | None) -> AgentDevice:
         risk_level=row.risk_level,
         policy_generation=int(row[-1] or 0),
         integrity_state=row.integrity_state,
-        integrity=row.integrity or {},
         integrity_input=row.integrity_input,
+        integrity_valid_until=row.integrity_valid_until,
+        attested=row.attested or {},
     )
 
 
@@ -386,6 +389,17 @@ def check_in(
         inventory = _sync_inventory(db, device=device, apps=req.apps, now=now)
         inventory_changed = bool(inventory)
         changes.update(inventory)
+    judged = _judge_integrity(
+        db,
+        device=device,
+        signals=integrity_signals,
+        inventory_digest=str(changes.get("inventory_digest", device.inventory_digest)),
+        apps=req.apps if inventory_changed else None,
+        verifiers=integrity,
+        now=now,
+    )
+    if judged is not None:
+        changes.update(judged.columns)
     conn.execute(_UPDATE_DEVICE, {"device": device.id, **changes})
 
     raised = 0
@@ -400,47 +414,35 @@ def check_in(
         )
     exclude_url = bool(device.privacy.get("exclude_url_in_report"))
     detections = [_detection(d, exclude_url=exclude_url) for d in req.detections]
-    judged = _judge_integrity(
-        db,
-        device=device,
-        signals=integrity_signals,
-        inventory_digest=str(changes.get("inventory_digest", device.inventory_digest)),
-        verifiers=integrity,
-        now=now,
-    )
-    raised += judged.raised
+    platform = Platform(device.platform)
+    state = IntegrityState(device.integrity_state)
+    if judged is not None:
+        state = judged.state
+        raised += integrity_service.record(
+            db, device_id=device.id, platform=platform, judged=judged, now=now
+        )
     if detections:
         raised += apply_detections(db, device_id=device.id, detections=detections, now=now).raised
-    if detections or inventory_changed or judged.changed:
+    if detections or inventory_changed or (judged is not None and judged.changed):
         risk = RiskLevel(db.scalars(select(Device.risk_level).where(Device.id == device.id)).one())
     else:
         risk = RiskLevel(device.risk_level)
-    platform = Platform(device.platform)
+    respond: tuple[str, ...] = ()
+    wanted: tuple[str, ...] = ()
+    if integrity is not None:
+        respond = tuple(integrity_service.compromise_response(state, platform, integrity))
+        wanted = tuple(
+            integrity_service.attestation_requests(device.attested or {}, platform, integrity, now)
+        )
     return CheckInResult(
         False,
         raised,
         risk,
         requests,
-        integrity_state=judged.state,
-        compromise_response=tuple(
-            integrity_service.compromise_response(judged.state, platform, integrity)
-        )
-        if integrity is not None
-        else (),
-        attestation_requests=tuple(
-            integrity_service.attestation_requests(judged.doc, platform, integrity, now)
-        )
-        if integrity is not None
-        else (),
+        integrity_state=state,
+        compromise_response=respond,
+        attestation_requests=wanted,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _IntegrityAtCheckIn:
-    state: IntegrityState
-    doc: dict[str, Any]
-    changed: bool = False
-    raised: int = 0
 
 
 def _judge_integrity(
@@ -449,24 +451,34 @@ def _judge_integrity(
     device: AgentDevice,
     signals: list[dict[str, Any]],
     inventory_digest: str,
+    apps: list[AppReport] | None,
     verifiers: IntegrityVerifiers | None,
     now: datetime,
-) -> _IntegrityAtCheckIn:
-    """Re-judge the device's integrity when its signals or apps changed, or an attestation
-    finding aged out; otherwise the stored verdict stands (no query)."""
-    stored = device.integrity or {}
-    unchanged = _IntegrityAtCheckIn(IntegrityState(device.integrity_state), stored)
+) -> integrity_service.Judgement | None:
+    """A new verdict when the device's signals or apps changed, or an attestation finding aged
+    out; None when the stored verdict stands (the common check-in: no query at all). The
+    returned columns include the new input digest."""
     if verifiers is None:
-        return unchanged
+        return None
     digest = integrity_service.input_digest(signals, inventory_digest)
-    if digest == device.integrity_input and not integrity_service.due_for_evaluation(stored, now):
-        return unchanged
-    row = db.get(Device, device.id)
-    assert row is not None
-    judged = integrity_service.evaluate_device(
-        db, device=row, verifiers=verifiers, now=now, input_digest_now=digest
+    if digest == device.integrity_input and not integrity_service.due_for_evaluation(
+        device.integrity_valid_until, now
+    ):
+        return None
+    judged = integrity_service.judge(
+        db,
+        device_id=device.id,
+        platform=Platform(device.platform),
+        signals=integrity_service.signals_of(signals),
+        apps=None
+        if apps is None
+        else [AppInfo(identifier=a.identifier, version=a.version, name=a.name) for a in apps],
+        before=IntegrityState(device.integrity_state),
+        verifiers=verifiers,
+        now=now,
     )
-    return _IntegrityAtCheckIn(judged.state, dict(row.integrity), judged.changed, judged.raised)
+    judged.columns["integrity_input"] = digest
+    return judged
 
 
 def _detection(d: DetectionReport, *, exclude_url: bool) -> Detection:

@@ -210,7 +210,6 @@ class Evidence:
 class SubmitResult:
     outcome: AttestationOutcome
     state: IntegrityState
-    raised: int
 
 
 def submit_evidence(
@@ -254,12 +253,10 @@ def submit_evidence(
         )
     )
     if outcome.accepted:
-        attested = dict((device.integrity or {}).get("attested") or {})
-        attested[evidence.kind.value] = now.isoformat()
-        device.integrity = {**(device.integrity or {}), "attested": attested}
+        device.attested = {**(device.attested or {}), evidence.kind.value: now.isoformat()}
     db.flush()
-    judged = evaluate_device(db, device=device, verifiers=verifiers, now=now)
-    return SubmitResult(outcome, judged.state, judged.raised)
+    judged = rejudge(db, device=device, verifiers=verifiers, now=now)
+    return SubmitResult(outcome, judged.state)
 
 
 def _verify(
@@ -392,20 +389,18 @@ def input_digest(signals: Sequence[Any], inventory_digest: str) -> str:
     return hashlib.sha256(material).hexdigest()
 
 
-def due_for_evaluation(integrity: dict[str, Any], now: datetime) -> bool:
+def due_for_evaluation(valid_until: datetime | None, now: datetime) -> bool:
     """True when an attestation finding the stored verdict counts has aged out."""
-    until = integrity.get("valid_until")
-    return bool(until) and now.isoformat() >= str(until)
+    return valid_until is not None and now >= valid_until
 
 
 def attestation_requests(
-    integrity: dict[str, Any], platform: Platform, verifiers: IntegrityVerifiers, now: datetime
+    attested: dict[str, Any], platform: Platform, verifiers: IntegrityVerifiers, now: datetime
 ) -> list[str]:
     """The evidence the device should send now: each kind not attested within the interval.
 
     An iOS device with an attested App Attest key is asked for assertions instead.
     """
-    attested: dict[str, str] = integrity.get("attested") or {}
     wanted: list[str] = []
     for kind in verifiers.kinds(platform):
         name = kind.value
@@ -417,6 +412,15 @@ def attestation_requests(
         if not last or datetime.fromisoformat(last) + verifiers.interval <= now:
             wanted.append(name)
     return wanted
+
+
+def signals_of(raw: Sequence[Any]) -> list[IntegritySignal]:
+    """Stored or reported signals ({"name", "value"} objects) as the engine takes them."""
+    return [
+        IntegritySignal(str(s.get("name", "")), str(s.get("value", "")))
+        for s in raw
+        if isinstance(s, dict)
+    ]
 
 
 def _attestation_findings(
@@ -468,70 +472,104 @@ def _attestation_findings(
 
 
 @dataclass(frozen=True, slots=True)
-class Judged:
-    state: IntegrityState
-    changed: bool
-    raised: int
+class Judgement:
+    """A fresh verdict and what storing it means; the caller writes `columns` to the device."""
+
+    verdict: IntegrityVerdict
+    before: IntegrityState
+    columns: dict[str, Any]  # integrity_state, integrity, integrity_valid_until
+    changed: bool  # the state or the set of findings moved
+
+    @property
+    def state(self) -> IntegrityState:
+        return self.verdict.state
 
 
-def evaluate_device(
+def judge(
     db: Session,
     *,
-    device: Device,
+    device_id: str,
+    platform: Platform,
+    signals: Sequence[IntegritySignal],
+    apps: Sequence[AppInfo] | None,
+    before: IntegrityState,
     verifiers: IntegrityVerifiers,
     now: datetime,
-    input_digest_now: str | None = None,
-) -> Judged:
-    """Re-judge one device; on a change of state or findings: an event, and the alert."""
-    platform = Platform(device.platform)
-    signals = [
-        IntegritySignal(str(s.get("name", "")), str(s.get("value", "")))
-        for s in (device.signals or {}).get("integrity") or []
-        if isinstance(s, dict)
-    ]
-    apps = [
-        AppInfo(identifier=i, version=v, name=n)
-        for i, v, n in db.execute(
-            select(DeviceApp.identifier, DeviceApp.version, DeviceApp.name).where(
-                DeviceApp.device_id == device.id
+) -> Judgement:
+    """The verdict over the device's signals, apps (None: read them) and fresh attestation."""
+    if apps is None:
+        apps = [
+            AppInfo(identifier=i, version=v, name=n)
+            for i, v, n in db.execute(
+                select(DeviceApp.identifier, DeviceApp.version, DeviceApp.name).where(
+                    DeviceApp.device_id == device_id
+                )
             )
-        )
-    ]
+        ]
     findings = list(evaluate_signals(platform, signals, apps))
     attested, ages_out = _attestation_findings(
-        db, device.id, platform, now, verifiers.findings_max_age
+        db, device_id, platform, now, verifiers.findings_max_age
     )
     verdict = combine([*findings, *attested])
-    previous = dict(device.integrity or {})
-    before = IntegrityState(previous.get("state", IntegrityState.UNKNOWN.value))
-    doc = {
-        **previous,
-        **verdict_to_json(verdict),
-        "judged_at": now.isoformat(),
-        "valid_until": ages_out.isoformat() if ages_out else None,
+    doc = {**verdict_to_json(verdict), "judged_at": now.isoformat()}
+    previous_rules: list[str] = []
+    if before is not IntegrityState.UNKNOWN:
+        stored = db.scalar(select(Device.integrity).where(Device.id == device_id)) or {}
+        previous_rules = _rule_ids(stored)
+    changed = before is not verdict.state or previous_rules != _rule_ids(doc)
+    columns = {
+        "integrity_state": verdict.state.value,
+        "integrity": doc,
+        "integrity_valid_until": ages_out,
     }
-    changed = before is not verdict.state or _rule_ids(previous) != _rule_ids(doc)
-    device.integrity = doc
-    device.integrity_state = verdict.state.value
-    if input_digest_now is not None:
-        device.integrity_input = input_digest_now
-    if not changed:
-        return Judged(verdict.state, False, 0)
-    add_event(
-        db,
-        device_id=device.id,
-        kind="Integrity",
-        summary=f"Integrity {before.value} → {verdict.state.value}: {verdict.summary}",
-        now=now,
-        severity=Severity.INFORMATIONAL.value,
-        score=verdict.score,
-        findings=[f.rule_id for f in verdict.findings],
-    )
+    return Judgement(verdict, before, columns, changed)
+
+
+def record(
+    db: Session, *, device_id: str, platform: Platform, judged: Judgement, now: datetime
+) -> int:
+    """The timeline event and the alert (raised or resolved) of a changed verdict; returns the
+    number of new alerts. A first clean verdict with nothing to show is not an event."""
+    if not judged.changed:
+        return 0
+    verdict, before = judged.verdict, judged.before
+    if before is not IntegrityState.UNKNOWN or verdict.findings:
+        add_event(
+            db,
+            device_id=device_id,
+            kind="Integrity",
+            summary=f"Integrity {before.value} → {verdict.state.value}: {verdict.summary}",
+            now=now,
+            severity=Severity.INFORMATIONAL.value,
+            score=verdict.score,
+            findings=[f.rule_id for f in verdict.findings],
+        )
     detection = _detection(platform, verdict, before)
     if detection is None:
-        return Judged(verdict.state, True, 0)
-    outcome = apply_detections(db, device_id=device.id, detections=[detection], now=now)
-    return Judged(verdict.state, True, outcome.raised)
+        return 0
+    return apply_detections(db, device_id=device_id, detections=[detection], now=now).raised
+
+
+def rejudge(
+    db: Session, *, device: Device, verifiers: IntegrityVerifiers, now: datetime
+) -> Judgement:
+    """Judge a device loaded as a row (after new evidence) and store the verdict on it."""
+    platform = Platform(device.platform)
+    judged = judge(
+        db,
+        device_id=device.id,
+        platform=platform,
+        signals=signals_of((device.signals or {}).get("integrity") or []),
+        apps=None,
+        before=IntegrityState(device.integrity_state),
+        verifiers=verifiers,
+        now=now,
+    )
+    for column, value in judged.columns.items():
+        setattr(device, column, value)
+    db.flush()
+    record(db, device_id=device.id, platform=platform, judged=judged, now=now)
+    return judged
 
 
 def _rule_ids(doc: dict[str, Any]) -> list[str]:

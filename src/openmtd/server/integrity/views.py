@@ -164,8 +164,10 @@ def device_integrity(
         summary=str(doc.get("summary") or "No integrity signals or attestation yet."),
         judged_at=datetime.fromisoformat(judged) if judged else None,
         findings=[_finding_out(f) for f in doc.get("findings") or []],
-        attested={k: datetime.fromisoformat(v) for k, v in (doc.get("attested") or {}).items()},
-        attestation_requests=service.attestation_requests(doc, platform, ctx.integrity, now),
+        attested={k: datetime.fromisoformat(v) for k, v in (device.attested or {}).items()},
+        attestation_requests=service.attestation_requests(
+            device.attested or {}, platform, ctx.integrity, now
+        ),
         compromise_response=service.compromise_response(
             device.integrity_state, platform, ctx.integrity
         ),

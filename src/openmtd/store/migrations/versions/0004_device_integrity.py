@@ -31,6 +31,10 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("integrity_input", sa.String(length=64), nullable=False, server_default="")
         )
+        batch_op.add_column(sa.Column("integrity_valid_until", _TZ, nullable=True))
+        batch_op.add_column(
+            sa.Column("attested", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
+        )
         batch_op.create_index(
             batch_op.f("ix_devices_integrity_state"), ["integrity_state"], unique=False
         )
@@ -110,6 +114,8 @@ def downgrade() -> None:
     op.drop_table("integrity_challenges")
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_devices_integrity_state"))
+        batch_op.drop_column("attested")
+        batch_op.drop_column("integrity_valid_until")
         batch_op.drop_column("integrity_input")
         batch_op.drop_column("integrity")
         batch_op.drop_column("integrity_state")
