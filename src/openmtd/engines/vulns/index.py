@@ -118,6 +118,7 @@ class VulnIndex:
         "problems",
         "records",
         "records_naming_ipados",
+        "vuln_groups",
     )
 
     def __init__(
@@ -125,15 +126,18 @@ class VulnIndex:
         records: tuple[VulnRecord, ...],
         android: Mapping[str, RangeIndex[IndexedRange]],
         apple: Mapping[Product, RangeIndex[IndexedRange]],
-        apple_fix_trains: Mapping[tuple[Product, int], frozenset[int]],
+        apple_fix_trains: Mapping[tuple[Product, str], frozenset[int]],
         apps: Mapping[str, RangeIndex[IndexedRange]],
         problems: tuple[ImportProblem, ...],
     ) -> None:
         self.records = records
         self.cve_ids: tuple[tuple[str, ...], ...] = tuple(r.cve_ids for r in records)
+        #: The vulnerability each record describes (its first CVE id, else its own id): feeds
+        #: that describe one CVE are read together.
+        self.vuln_groups: tuple[str, ...] = tuple(vuln_group(r) for r in records)
         self.android = android
         self.apple = apple
-        #: (IOS or IPADOS, record) -> the trains in which the record names a fix.
+        #: (IOS or IPADOS, vulnerability) -> the trains in which any feed names a fix for it.
         self.apple_fix_trains = apple_fix_trains
         #: Records with an iPadOS entry: for the others an iPad falls back to the iOS ranges.
         self.records_naming_ipados = frozenset(
@@ -179,11 +183,13 @@ class _Builder:
         self.android: dict[str, list[_Item]] = {}
         self.apple: dict[Product, list[_Item]] = {}
         self.apps: dict[str, list[_Item]] = {}
-        self.fix_trains: dict[tuple[Product, int], set[int]] = {}
+        self.fix_trains: dict[tuple[Product, str], set[int]] = {}
+        self._group = ""
         self.problems: list[ImportProblem] = []
         self._seen: set[tuple[int, Product, str, VersionRange]] = set()
 
     def add(self, position: int, record: VulnRecord) -> None:
+        self._group = vuln_group(record)
         for affected in record.affected:
             for affected_range in affected.ranges:
                 reason = self._add_range(position, affected, affected_range)
@@ -241,7 +247,7 @@ class _Builder:
             return ""
         fix_train = _fix_train(end, rng.end_inclusive)
         if fix_train is not None:
-            self.fix_trains.setdefault((product, position), set()).add(fix_train)
+            self.fix_trains.setdefault((product, self._group), set()).add(fix_train)
         entry = IndexedRange(position, product, rng, fix_train=fix_train)
         self.apple.setdefault(product, []).append((start, end, rng, entry))
         return ""
@@ -281,6 +287,12 @@ def _bounds(rng: VersionRange) -> tuple[VersionKey | None, VersionKey | None] | 
     if rng.end is not None and end is None:
         return f"range end {str(rng.end)[:80]!r} is not a version"
     return start, end
+
+
+def vuln_group(record: VulnRecord) -> str:
+    """What makes records of different feeds "the same vulnerability": the first CVE id."""
+    ids = record.cve_ids
+    return ids[0] if ids else record.id
 
 
 def _fix_train(end: VersionKey | None, inclusive: bool) -> int | None:

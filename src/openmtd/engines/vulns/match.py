@@ -9,10 +9,11 @@
   against iPadOS ranges, anything else against iOS ranges. A record that names no iPadOS at all
   applies its iOS ranges to iPads too: Apple ships "iOS and iPadOS" updates together and some
   feeds (SOFA's iOS feed, NVD's older records) list iOS only.
-  Ranges are read *per train*: when a record names a fix in the device's own major version (a
-  range ending in ``17.7.2`` for a device on 17.4), only the ranges of that train decide, so a
-  device on 17.7.5 is not called vulnerable by the same record's ``< 18.2``; when the record
-  names no fix in the device's train (Apple did not backport), every range decides.
+  Ranges are read *per train*: when any feed names a fix for the vulnerability (the same first
+  CVE id) in the device's own major version (a range ending in ``17.7.2`` for a device on
+  17.4), only the ranges of that train decide, so a device on 17.7.5 is not called vulnerable
+  by the same or another feed's ``< 18.2``; when no feed names a fix in the device's train
+  (Apple did not backport), every range decides.
 * Apps: every product identifier the mapping gives for the app's package name or bundle id is
   looked up; a CPE ``target_sw`` of ``android`` applies to Android only, of ``iphone_os``,
   ``ios``, ``ipados`` or ``ipad_os`` to iOS only, of any other platform to neither.
@@ -215,8 +216,9 @@ def _in_train(
 ) -> Iterator[IndexedRange]:
     """The entries that decide for a device of ``train`` (see the module's "per train")."""
     fix_trains = index.apple_fix_trains
+    groups = index.vuln_groups
     for entry in entries:
-        trains = fix_trains.get((entry.product, entry.record))
+        trains = fix_trains.get((entry.product, groups[entry.record]))
         if trains is None or train not in trains or entry.fix_train == train:
             yield entry
 
