@@ -44,6 +44,7 @@ EXPECTED = {
     "collect ios",
     "integrity verify-android",
     "integrity rules",
+    "vulns match",
 }
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from openmtd import __version__
-from openmtd.cli import agent, apps, collect, integrity, pilot, serve, tokens, users, web
+from openmtd.cli import agent, apps, collect, integrity, pilot, serve, tokens, users, vulns, web
 from openmtd.cli.common import OneLineErrors
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(agent.app, name="agent")
 app.add_typer(collect.app, name="collect")
 app.add_typer(integrity.app, name="integrity")
+app.add_typer(vulns.app, name="vulns")
 app.add_typer(web.indicators_app, name="indicators")
 app.add_typer(web.feeds_app, name="feeds")
 app.add_typer(web.url_app, name="url")

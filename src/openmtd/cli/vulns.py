@@ -1,0 +1,287 @@
+"""`openmtd vulns match`: which vulnerabilities one device has, from feed files, offline.
+
+The analyst's tool while the server side of vulnerability management is being built: read any
+mix of feed files (OSV with the Android Security Bulletin, CVE JSON 5, SOFA, NVD CVE API 2.0,
+detected from their content), CISA KEV and EPSS for the scoring, describe a device (platform, OS
+version, patch level, model, apps) and get its findings with their evidence, its exposure score
+and what to update — the same engines the server will use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from openmtd.cli.common import JsonOption, fail, print_json, stderr, stdout
+from openmtd.domain.device import AppInfo, DeviceFacts
+from openmtd.domain.enums import EnrollmentScenario, Platform
+from openmtd.domain.vulns import EpssScore, KevEntry, VulnFinding, VulnRecord
+from openmtd.engines.vulns.index import VulnIndex
+from openmtd.engines.vulns.mapping import DEFAULT_MAPPING, AppMapping, parse_mapping_csv
+from openmtd.engines.vulns.match import match_device_report
+from openmtd.engines.vulns.recommendations import DeviceContext, recommend
+from openmtd.engines.vulns.scoring import (
+    ExposureScore,
+    VulnSeverity,
+    exposure_score,
+    finding_vuln_ids,
+    severity_index,
+)
+from openmtd.intel.vuln_feeds import parse_epss, parse_kev
+from openmtd.intel.vuln_feeds.detect import RECORD_PARSERS, VulnFormat, detect_format
+
+app = typer.Typer(
+    help="Vulnerabilities of a device from feed files (offline): findings, exposure score, "
+    "recommendations.",
+    no_args_is_help=True,
+)
+
+EXIT_VULNERABLE = 3
+_SCENARIO = {
+    Platform.ANDROID: EnrollmentScenario.ANDROID_COBO,
+    Platform.IOS: EnrollmentScenario.IOS_DEVICE_ENROLLMENT,
+}
+
+
+class Feeds:
+    """What the feed files held: vulnerability records, KEV entries and EPSS scores."""
+
+    def __init__(self) -> None:
+        self.records: list[VulnRecord] = []
+        self.kev: dict[str, KevEntry] = {}
+        self.epss: dict[str, EpssScore] = {}
+        self.problems = 0
+        self.skipped = 0
+
+    def add(self, path: Path, data: bytes) -> str:
+        kind = detect_format(data)
+        if kind is VulnFormat.KEV:
+            entries, problems = parse_kev(data)
+            self.kev.update((e.cve, e) for e in entries)
+            self.problems += len(problems)
+            return f"{path.name}: KEV, {len(entries)} entries"
+        if kind is VulnFormat.EPSS:
+            scores, problems = parse_epss(data)
+            self.epss.update((s.cve, s) for s in scores)
+            self.problems += len(problems)
+            return f"{path.name}: EPSS, {len(scores)} scores"
+        result = RECORD_PARSERS[kind](data)
+        self.records.extend(result.records)
+        self.problems += len(result.problems)
+        self.skipped += sum(count for _reason, count in result.skipped)
+        return f"{path.name}: {kind.value}, {len(result.records)} records"
+
+
+def _read_feeds(paths: list[Path], *, quiet: bool) -> tuple[Feeds, list[str]]:
+    feeds = Feeds()
+    notes: list[str] = []
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=stderr(),
+        disable=quiet or len(paths) < 2,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("reading feeds", total=len(paths))
+        for path in paths:
+            try:
+                notes.append(feeds.add(path, path.read_bytes()))
+            except OSError as e:
+                fail(f"cannot read {path}: {e.strerror or e}")
+            except ValueError as e:
+                fail(f"{path}: {e}")
+            progress.advance(task)
+    return feeds, notes
+
+
+def _apps(values: list[str]) -> tuple[AppInfo, ...]:
+    apps = []
+    for value in values:
+        identifier, sep, version = value.partition("=")
+        if not sep or not identifier.strip() or not version.strip():
+            fail(f"--app takes IDENTIFIER=VERSION, not {value!r}", exit_code=2)
+        apps.append(AppInfo(identifier=identifier.strip(), version=version.strip()))
+    return tuple(apps)
+
+
+def _mapping(path: Path | None) -> AppMapping:
+    if path is None:
+        return DEFAULT_MAPPING
+    try:
+        parsed = parse_mapping_csv(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"cannot read {path}: {e}")
+    for problem in parsed.problems:
+        stderr().print(f"⚠ {path}:{problem.line}: {problem.reason}", markup=False)
+    return DEFAULT_MAPPING.merged(parsed.mapping)
+
+
+@app.command("match")
+def match(
+    feed: Annotated[
+        list[Path],
+        typer.Option(
+            "--feed",
+            metavar="FILE",
+            help="A feed file (repeatable): OSV, CVE JSON 5, SOFA, NVD CVE API 2.0, CISA KEV "
+            "or EPSS CSV, detected from its content.",
+        ),
+    ],
+    platform: Annotated[Platform, typer.Option(help="The device's platform.")],
+    os_version: Annotated[str, typer.Option(help="OS version: 14, 12L, 17.4.1 …")],
+    patch_level: Annotated[
+        str | None,
+        typer.Option(help="Android security patch level, YYYY-MM-DD.", show_default=False),
+    ] = None,
+    model: Annotated[str, typer.Option(help="Model; an 'iPad' model is matched as iPadOS.")] = "",
+    app_versions: Annotated[
+        list[str] | None,
+        typer.Option("--app", metavar="ID=VERSION", help="An installed app (repeatable)."),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV 'identifier,product' mapping apps to CPEs, purls or OSV packages "
+            "(added to the built-in mapping).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, JsonOption] = False,
+) -> None:
+    """Match one device against feed files and explain the result.
+
+    Exit status: 0 no known vulnerability, 3 vulnerable, 1 unreadable input, 2 bad usage.
+    """
+    level = None
+    if patch_level is not None:
+        try:
+            level = date.fromisoformat(patch_level)
+        except ValueError:
+            fail(f"--patch-level is not a date (YYYY-MM-DD): {patch_level!r}", exit_code=2)
+    if platform is Platform.ANDROID and level is None:
+        fail("an Android device needs --patch-level (its security patch level)", exit_code=2)
+    facts = DeviceFacts(
+        platform=platform,
+        scenario=_SCENARIO[platform],
+        os_version=os_version,
+        model=model,
+        security_patch_level=level,
+        apps=_apps(app_versions or []),
+    )
+    feeds, notes = _read_feeds(feed, quiet=as_json)
+    index = VulnIndex.build(feeds.records)
+    report = match_device_report(index, facts, _mapping(mapping))
+    severities = severity_index(feeds.records, feeds.kev, feeds.epss)
+    exposure = exposure_score(report.findings, severities)
+    by_id = {r.id: r for r in feeds.records}
+    advice = recommend(
+        [("device", DeviceContext.from_facts(facts), report.findings)], by_id, severities
+    )
+    if as_json:
+        print_json(
+            {
+                "feeds": notes,
+                "feed_problems": feeds.problems,
+                "findings": [_finding_json(f, severities) for f in report.findings],
+                "problems": list(report.problems),
+                "exposure": {
+                    "score": exposure.score,
+                    "band": exposure.band.value,
+                    "explanation": exposure.explanation,
+                },
+                "recommendations": [r.title for r in advice],
+            }
+        )
+    else:
+        _print(
+            notes, report.findings, report.problems, severities, exposure, [r.title for r in advice]
+        )
+    if report.findings:
+        raise typer.Exit(EXIT_VULNERABLE)
+
+
+def _finding_json(f: VulnFinding, severities: dict[str, VulnSeverity]) -> dict[str, object]:
+    severity = _severity(f, severities)
+    r = f.matched_range
+    return {
+        "vuln_id": f.vuln_id,
+        "cve_ids": list(f.cve_ids),
+        "product": f.product.value,
+        "app": f.app_identifier or None,
+        "package": f.package or None,
+        "component": f.component or None,
+        "installed_version": f.installed_version,
+        "range": {
+            "start": r.start,
+            "start_inclusive": r.start_inclusive,
+            "end": r.end,
+            "end_inclusive": r.end_inclusive,
+        },
+        "source": f.source.value,
+        "severity": severity.severity if severity else None,
+        "base_score": severity.base if severity else None,
+        "exploited": bool(severity and severity.exploited),
+    }
+
+
+def _severity(f: VulnFinding, severities: dict[str, VulnSeverity]) -> VulnSeverity | None:
+    for vuln_id in finding_vuln_ids(f):
+        if vuln_id in severities:
+            return severities[vuln_id]
+    return None
+
+
+def _range_text(f: VulnFinding) -> str:
+    r = f.matched_range
+    low = "" if r.start is None else f"{r.start} {'≤' if r.start_inclusive else '<'} "
+    high = "" if r.end is None else f" {'≤' if r.end_inclusive else '<'} {r.end}"
+    return f"{low}v{high}" if (low or high) else "every version"
+
+
+def _print(
+    notes: list[str],
+    findings: Sequence[VulnFinding],
+    problems: tuple[str, ...],
+    severities: dict[str, VulnSeverity],
+    exposure: ExposureScore,
+    advice: list[str],
+) -> None:
+    out = stdout()
+    for note in notes:
+        out.print(f"[dim]{escape(note)}[/]")
+    for problem in problems:
+        out.print(f"⚠ {escape(problem)}")
+    style = {"high": "bold red", "medium": "yellow", "low": "green"}[exposure.band.value]
+    out.print(
+        f"Exposure [{style}]{exposure.score}/100 ({exposure.band.value})[/]: "
+        f"{escape(exposure.explanation)}"
+    )
+    if findings:
+        table = Table(title=f"{len(findings)} finding(s)")
+        for column in ("Vulnerability", "Severity", "Where", "Installed", "Affected range", "Feed"):
+            table.add_column(column)
+        for f in findings:
+            severity = _severity(f, severities)
+            sev = "" if severity is None else f"{severity.severity} {severity.base:.1f}"
+            if severity is not None and severity.exploited:
+                sev += " [bold red]exploited[/]"
+            where = f.app_identifier or f.product.value
+            table.add_row(
+                escape(", ".join(f.cve_ids) or f.vuln_id),
+                sev,
+                escape(where + (f" ({f.component})" if f.component else "")),
+                escape(f.installed_version),
+                escape(_range_text(f)),
+                f.source.value,
+            )
+        out.print(table)
+    for title in advice:
+        out.print(f"→ {escape(title)}")
