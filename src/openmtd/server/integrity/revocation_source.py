@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import httpx
-
 from openmtd.engines.integrity.revocation import RevocationList, parse_status_json
+from openmtd.server.web.feeds import FeedUnavailable, fetch_bytes
 
 MAX_STATUS_BYTES = 8 * 1024 * 1024
 RETRY_AFTER_FAILURE = timedelta(minutes=10)
@@ -59,7 +58,7 @@ class RevocationSource:
         try:
             data, where = self._read()
             revocations = parse_status_json(data)
-        except (OSError, httpx.HTTPError, ValueError) as e:
+        except (FeedUnavailable, ValueError) as e:
             self._failed_at = now
             self._error = f"{self.source}: {e}"
             if self._snapshot is None:
@@ -72,21 +71,9 @@ class RevocationSource:
             self._keep(data)
 
     def _read(self) -> tuple[bytes, str]:
-        if self.source.startswith(("http://", "https://")):
-            with httpx.stream("GET", self.source, timeout=FETCH_TIMEOUT_SECONDS) as response:
-                response.raise_for_status()
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_STATUS_BYTES:
-                        raise ValueError(f"the revocation list exceeds {MAX_STATUS_BYTES} bytes")
-                    chunks.append(chunk)
-            return b"".join(chunks), "fetched"
-        path = Path(self.source)
-        if path.stat().st_size > MAX_STATUS_BYTES:
-            raise ValueError(f"{path} exceeds {MAX_STATUS_BYTES} bytes")
-        return path.read_bytes(), "file"
+        data = fetch_bytes(self.source, max_bytes=MAX_STATUS_BYTES, timeout=FETCH_TIMEOUT_SECONDS)
+        remote = self.source.startswith(("http://", "https://"))
+        return data, "fetched" if remote else "file"
 
     def _from_cache(self) -> RevocationSnapshot | None:
         try:

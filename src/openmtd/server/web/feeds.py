@@ -139,6 +139,13 @@ def delete_feed(db: Session, *, feed_id: int, actor: str, now: datetime) -> None
 
 def fetch(location: str, *, max_bytes: int, timeout: float = 60.0) -> str:
     """The feed document as text (UTF-8, undecodable bytes replaced)."""
+    return fetch_bytes(location, max_bytes=max_bytes, timeout=timeout).decode(
+        "utf-8", errors="replace"
+    )
+
+
+def fetch_bytes(location: str, *, max_bytes: int, timeout: float = 60.0) -> bytes:
+    """A document from an http(s) URL or a file, at most `max_bytes` (FeedUnavailable else)."""
     if location.startswith(("http://", "https://")):
         try:
             with httpx.stream("GET", location, timeout=timeout, follow_redirects=True) as r:
@@ -153,16 +160,14 @@ def fetch(location: str, *, max_bytes: int, timeout: float = 60.0) -> str:
                     chunks.append(chunk)
         except httpx.HTTPError as e:
             raise FeedUnavailable(f"{location}: {e}") from e
-        data = b"".join(chunks)
-    else:
-        path = Path(location).expanduser()
-        try:
-            if path.stat().st_size > max_bytes:
-                raise FeedUnavailable(f"{location} is larger than {max_bytes} bytes")
-            data = path.read_bytes()
-        except OSError as e:
-            raise FeedUnavailable(f"{location}: {e.strerror or e}") from e
-    return data.decode("utf-8", errors="replace")
+        return b"".join(chunks)
+    path = Path(location).expanduser()
+    try:
+        if path.stat().st_size > max_bytes:
+            raise FeedUnavailable(f"{location} is larger than {max_bytes} bytes")
+        return path.read_bytes()
+    except OSError as e:
+        raise FeedUnavailable(f"{location}: {e.strerror or e}") from e
 
 
 @dataclass(frozen=True, slots=True)
