@@ -45,6 +45,7 @@ EXPECTED = {
     "integrity verify-android",
     "integrity rules",
     "vulns match",
+    "vulns import",
 }
 
 

@@ -19,9 +19,20 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from openmtd.cli.common import JsonOption, fail, print_json, stderr, stdout
+from openmtd.cli.common import (
+    DatabaseUrl,
+    DataDir,
+    JsonOption,
+    fail,
+    print_json,
+    settings_from,
+    stderr,
+    stdout,
+    store,
+)
 from openmtd.domain.device import AppInfo, DeviceFacts
 from openmtd.domain.enums import EnrollmentScenario, Platform
+from openmtd.domain.errors import OpenMTDError
 from openmtd.domain.vulns import EpssScore, KevEntry, VulnFinding, VulnRecord
 from openmtd.engines.vulns.index import VulnIndex
 from openmtd.engines.vulns.mapping import DEFAULT_MAPPING, AppMapping, parse_mapping_csv
@@ -36,10 +47,14 @@ from openmtd.engines.vulns.scoring import (
 )
 from openmtd.intel.vuln_feeds import parse_epss, parse_kev
 from openmtd.intel.vuln_feeds.detect import RECORD_PARSERS, VulnFormat, detect_format
+from openmtd.server.context import utc_now
+from openmtd.server.vulns.imports import ImportSummary, import_document
+from openmtd.server.web.feeds import fetch_bytes
+from openmtd.store.db import transaction
 
 app = typer.Typer(
-    help="Vulnerabilities of a device from feed files (offline): findings, exposure score, "
-    "recommendations.",
+    help="Vulnerability feeds: import them into the server's store; match one device against "
+    "feed files offline (findings, exposure score, recommendations).",
     no_args_is_help=True,
 )
 
@@ -285,3 +300,72 @@ def _print(
         out.print(table)
     for title in advice:
         out.print(f"→ {escape(title)}")
+
+
+@app.command("import")
+def import_feeds(
+    locations: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="FILE_OR_URL...",
+            help="Feed documents: OSV (incl. the Android Security Bulletin), CVE JSON 5, SOFA, "
+            "NVD CVE API 2.0, CISA KEV, EPSS CSV; the format is detected from the content.",
+        ),
+    ],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: Annotated[bool, JsonOption] = False,
+) -> None:
+    """Import feed documents into the store, writing only what changed since the last import.
+
+    Each document is one transaction: a document that is not a feed changes nothing (exit 1,
+    the others are still imported); malformed records are counted and reported, never fatal.
+    """
+    settings = settings_from(data_dir=data_dir, database_url=database_url)
+    summaries: list[ImportSummary] = []
+    failures: list[str] = []
+    with (
+        store(settings) as sessions,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=stderr(),
+            disable=as_json,
+            transient=True,
+        ) as progress,
+    ):
+        task = progress.add_task("importing", total=len(locations))
+        for location in locations:
+            progress.update(task, description=f"importing {location}")
+            try:
+                data = fetch_bytes(location, max_bytes=settings.max_feed_bytes)
+                with transaction(sessions) as db:
+                    summary = import_document(db, data, origin=location, now=utc_now())
+                summaries.append(summary)
+            except OpenMTDError as e:
+                failures.append(e.message)
+            progress.advance(task)
+    if as_json:
+        print_json({"imports": [s.to_json() for s in summaries], "failures": failures})
+    else:
+        _print_imports(summaries, failures)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _print_imports(summaries: list[ImportSummary], failures: list[str]) -> None:
+    table = Table(title="Imports")
+    for column in ("Document", "Format", "Records", "New", "Changed", "Unchanged", "Problems"):
+        table.add_column(column)
+    for s in summaries:
+        counts = (s.records, s.new, s.changed, s.unchanged, s.problems)
+        table.add_row(escape(s.origin), s.format, *(str(n) for n in counts))
+    out = stdout()
+    if summaries:
+        out.print(table)
+    for s in summaries:
+        for p in s.problem_samples:
+            out.print(f"  ⚠ {escape(s.origin)}: {escape(p['record'])}: {escape(p['reason'])}")
+    for failure in failures:
+        stderr().print(f"✘ {failure}", markup=False)

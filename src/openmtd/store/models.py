@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -375,3 +376,38 @@ class AppAttestKey(Base):
     counter: Mapped[int] = mapped_column(BigInteger)
     attested_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
+
+
+class VulnRecordRow(Base):
+    """One vulnerability record as one feed describes it (`intel.vuln_feeds.wire`)."""
+
+    __tablename__ = "vuln_records"
+    source: Mapped[str] = mapped_column(String(8), primary_key=True)
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    revision: Mapped[str] = mapped_column(String(80))  # what a re-import compares
+    record: Mapped[dict[str, Any]]
+    imported_at: Mapped[datetime]
+
+
+class KevRow(Base):
+    __tablename__ = "vuln_kev"
+    cve: Mapped[str] = mapped_column(String(32), primary_key=True)
+    entry: Mapped[dict[str, Any]]
+
+
+class EpssRow(Base):
+    __tablename__ = "vuln_epss"
+    cve: Mapped[str] = mapped_column(String(32), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    percentile: Mapped[float] = mapped_column(Float)
+
+
+class VulnImport(Base):
+    """One import of a feed document: where from, what it held, what changed."""
+
+    __tablename__ = "vuln_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(2048))
+    format: Mapped[str] = mapped_column(String(8))
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    summary: Mapped[dict[str, Any]]

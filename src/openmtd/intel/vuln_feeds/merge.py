@@ -16,8 +16,8 @@ from openmtd.domain.vulns import VulnRecord
 
 
 def revision(record: VulnRecord) -> str:
-    """What to store for `record` and compare on the next import."""
-    if record.modified:
+    """What to store for `record` and compare on the next import (at most 71 characters)."""
+    if record.modified and len(record.modified) <= 64:
         return record.modified
     return "sha256:" + hashlib.sha256(repr(record).encode("utf-8")).hexdigest()
 

@@ -1,0 +1,1 @@
+"""Vulnerability management on the server: feed imports (matching and the API come next)."""
