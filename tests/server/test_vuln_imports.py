@@ -150,3 +150,11 @@ def test_the_cli_imports_files_and_reports_failures(tmp_path: Path) -> None:
     )  # fmt: skip
     assert again.exit_code == 0, again.output
     assert "1108" in again.output and "sofa" in again.output
+
+
+def test_unusable_locations_are_reported_not_raised(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["vulns", "import", "feeds/\x00x.json", "--data-dir", str(tmp_path), "--json"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "not a usable file path" in json.loads(result.stdout)["failures"][0]

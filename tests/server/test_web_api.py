@@ -243,6 +243,11 @@ def test_feed_files_only_from_feed_folders_and_scheduled_refresh(
         headers=api.headers(),
     )
     error(r, 422, "feed_location_refused")
+    for location in ("feeds/\x00hosts", "~no-such-user-zz/hosts"):  # found by schemathesis
+        r = api.client.post(
+            "/api/web/feeds", json={"name": "odd", "location": location}, headers=api.headers()
+        )
+        error(r, 422, "feed_location_refused")
     folder = settings.data_dir / "feeds"
     folder.mkdir()
     (folder / "hosts").write_text("0.0.0.0 tracker.example\n127.0.0.1 localhost\n")

@@ -52,7 +52,12 @@ def get(db: Session, feed_id: int) -> Feed:
 def _check_location(location: str, allowed_dirs: list[Path]) -> None:
     if location.startswith(("http://", "https://")):
         return
-    path = Path(location).expanduser().resolve()
+    try:
+        path = Path(location).expanduser().resolve()
+    except (ValueError, OSError, RuntimeError) as e:  # a NUL byte, an unknown ~user, a loop
+        raise InvalidInput(
+            f"{location!r} is not a usable file path: {e}", code="feed_location_refused"
+        ) from None
     if not any(path.is_relative_to(d.resolve()) for d in allowed_dirs):
         dirs = ", ".join(str(d) for d in allowed_dirs) or "(none configured)"
         raise InvalidInput(
@@ -161,13 +166,15 @@ def fetch_bytes(location: str, *, max_bytes: int, timeout: float = 60.0) -> byte
         except httpx.HTTPError as e:
             raise FeedUnavailable(f"{location}: {e}") from e
         return b"".join(chunks)
-    path = Path(location).expanduser()
     try:
+        path = Path(location).expanduser()
         if path.stat().st_size > max_bytes:
             raise FeedUnavailable(f"{location} is larger than {max_bytes} bytes")
         return path.read_bytes()
     except OSError as e:
         raise FeedUnavailable(f"{location}: {e.strerror or e}") from e
+    except (ValueError, RuntimeError) as e:  # a NUL byte in the path, an unknown ~user
+        raise FeedUnavailable(f"{location!r} is not a usable file path: {e}") from e
 
 
 @dataclass(frozen=True, slots=True)
