@@ -50,6 +50,39 @@ _NOTABLE = (
 )
 
 
+# The enrollment and report options both collectors take.
+EnrollOption = Annotated[
+    bool, typer.Option("--enroll", help="Enroll the device with --server using --token.")
+]
+ServerOption = Annotated[
+    str | None,
+    typer.Option(metavar="URL", help="Server URL (with --enroll).", show_default=False),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="OPENMTD_ONBOARDING_TOKEN",
+        help="Onboarding token (with --enroll).",
+        show_default=False,
+    ),
+]
+DeviceTagOption = Annotated[
+    str, typer.Option(help="Tag the device reports (with --enroll).", show_default=False)
+]
+ReportOption = Annotated[
+    bool,
+    typer.Option(
+        "--report", help="Send a check-in with these facts to the server it is enrolled with."
+    ),
+]
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Answer yes to every enrollment confirmation.")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace an earlier enrollment in the state folder.")
+]
+
+
 @app.command()
 def android(
     serial: Annotated[
@@ -88,30 +121,11 @@ def android(
             show_default=False,
         ),
     ] = None,
-    enroll: Annotated[
-        bool, typer.Option("--enroll", help="Enroll the phone with --server using --token.")
-    ] = False,
-    server: Annotated[
-        str | None,
-        typer.Option(metavar="URL", help="Server URL (with --enroll).", show_default=False),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="OPENMTD_ONBOARDING_TOKEN",
-            help="Onboarding token (with --enroll).",
-            show_default=False,
-        ),
-    ] = None,
-    device_tag: Annotated[
-        str, typer.Option(help="Tag the phone reports (with --enroll).", show_default=False)
-    ] = "",
-    report: Annotated[
-        bool,
-        typer.Option(
-            "--report", help="Send a check-in with these facts to the server it is enrolled with."
-        ),
-    ] = False,
+    enroll: EnrollOption = False,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    device_tag: DeviceTagOption = "",
+    report: ReportOption = False,
     state_dir: Annotated[
         Path | None,
         typer.Option(
@@ -120,12 +134,8 @@ def android(
             show_default=False,
         ),
     ] = None,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Answer yes to every enrollment confirmation.")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace an earlier enrollment in the state folder.")
-    ] = False,
+    yes: YesOption = False,
+    force: ForceOption = False,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -217,30 +227,11 @@ def ios(
             show_default=False,
         ),
     ] = None,
-    enroll: Annotated[
-        bool, typer.Option("--enroll", help="Enroll the device with --server using --token.")
-    ] = False,
-    server: Annotated[
-        str | None,
-        typer.Option(metavar="URL", help="Server URL (with --enroll).", show_default=False),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="OPENMTD_ONBOARDING_TOKEN",
-            help="Onboarding token (with --enroll).",
-            show_default=False,
-        ),
-    ] = None,
-    device_tag: Annotated[
-        str, typer.Option(help="Tag the device reports (with --enroll).", show_default=False)
-    ] = "",
-    report: Annotated[
-        bool,
-        typer.Option(
-            "--report", help="Send a check-in with these facts to the server it is enrolled with."
-        ),
-    ] = False,
+    enroll: EnrollOption = False,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    device_tag: DeviceTagOption = "",
+    report: ReportOption = False,
     state_dir: Annotated[
         Path | None,
         typer.Option(
@@ -249,12 +240,8 @@ def ios(
             show_default=False,
         ),
     ] = None,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Answer yes to every enrollment confirmation.")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace an earlier enrollment in the state folder.")
-    ] = False,
+    yes: YesOption = False,
+    force: ForceOption = False,
     as_json: Annotated[
         bool,
         typer.Option(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
+from cryptography import x509
+
 from openmtd.engines.integrity.x509chain import TrustAnchors
 
 GOOGLE_ROOTS_FILE = "google_key_attestation_roots.pem"
@@ -20,7 +22,7 @@ def anchors_from_pem(data: bytes) -> TrustAnchors:
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise ValueError("no PEM certificate (-----BEGIN CERTIFICATE-----) found")
     try:
-        anchors = TrustAnchors.from_pem(data)
+        anchors = TrustAnchors(tuple(x509.load_pem_x509_certificates(data)))
     except ValueError as e:
         raise ValueError(f"the PEM data holds an invalid certificate: {e}") from None
     if not anchors.certificates:

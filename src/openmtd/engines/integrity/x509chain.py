@@ -42,7 +42,8 @@ class ChainError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class TrustAnchors:
-    """Pinned root certificates, matched by their public key."""
+    """Pinned root certificates, matched by their public key (read PEM with
+    `engines.integrity.roots.anchors_from_pem`)."""
 
     certificates: tuple[x509.Certificate, ...]
     by_key: dict[bytes, x509.Certificate] = field(init=False, compare=False, repr=False)
@@ -52,13 +53,6 @@ class TrustAnchors:
         for cert in self.certificates:
             table.setdefault(_spki(cert), cert)
         object.__setattr__(self, "by_key", table)
-
-    @classmethod
-    def from_pem(cls, pem: bytes) -> TrustAnchors:
-        return cls(tuple(x509.load_pem_x509_certificates(pem)))
-
-    def spki(self) -> frozenset[bytes]:
-        return frozenset(self.by_key)
 
     def __len__(self) -> int:
         return len(self.certificates)

@@ -84,6 +84,15 @@ class IssuedChallenge:
     expires_at: datetime
 
 
+def _require_kind(verifiers: IntegrityVerifiers, kind: EvidenceKind, platform: Platform) -> None:
+    if not verifiers.accepts(kind, platform):
+        raise InvalidInput(
+            f"this server does not take {kind.value} evidence from {platform.value} devices"
+            + ("" if kind.platform is platform else f" ({kind.value} is for {kind.platform})"),
+            code="attestation_kind_unavailable",
+        )
+
+
 def issue_challenge(
     db: Session,
     *,
@@ -93,12 +102,7 @@ def issue_challenge(
     verifiers: IntegrityVerifiers,
     now: datetime,
 ) -> IssuedChallenge:
-    if not verifiers.accepts(kind, platform):
-        raise InvalidInput(
-            f"this server does not take {kind.value} evidence from {platform.value} devices"
-            + ("" if kind.platform is platform else f" ({kind.value} is for {kind.platform})"),
-            code="attestation_kind_unavailable",
-        )
+    _require_kind(verifiers, kind, platform)
     if kind is EvidenceKind.APP_ATTEST_ASSERTION and not db.scalar(
         select(func.count()).select_from(AppAttestKey).where(AppAttestKey.device_id == device_id)
     ):
@@ -222,12 +226,7 @@ def submit_evidence(
 ) -> SubmitResult:
     platform = Platform(device.platform)
     source = _SOURCES[evidence.kind]
-    if not verifiers.accepts(evidence.kind, platform):
-        raise InvalidInput(
-            f"this server does not take {evidence.kind.value} evidence from {platform.value} "
-            "devices",
-            code="attestation_kind_unavailable",
-        )
+    _require_kind(verifiers, evidence.kind, platform)
     rejected = _consume(
         db,
         device_id=device.id,
