@@ -141,8 +141,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def app(settings: Settings, clock: FakeClock) -> Iterator[Any]:
     application = create_app(settings, clock=clock)
     yield application
-    application.state.ctx.web.close()
-    application.state.ctx.engine.dispose()
+    application.state.ctx.close()
 
 
 @pytest.fixture

@@ -71,8 +71,7 @@ def app(request: pytest.FixtureRequest, settings: Settings, clock: FakeClock) ->
     if request.param == "fast-path":
         application.add_middleware(DohFastPath)
     yield application
-    application.state.ctx.web.close()
-    application.state.ctx.engine.dispose()
+    application.state.ctx.close()
 
 
 @pytest.fixture

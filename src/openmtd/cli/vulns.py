@@ -45,6 +45,7 @@ from openmtd.engines.vulns.scoring import (
     finding_vuln_ids,
     severity_index,
 )
+from openmtd.engines.vulns.versions import range_text
 from openmtd.intel.vuln_feeds import parse_epss, parse_kev
 from openmtd.intel.vuln_feeds.detect import RECORD_PARSERS, VulnFormat, detect_format
 from openmtd.server.context import utc_now
@@ -254,13 +255,6 @@ def _severity(f: VulnFinding, severities: dict[str, VulnSeverity]) -> VulnSeveri
     return None
 
 
-def _range_text(f: VulnFinding) -> str:
-    r = f.matched_range
-    low = "" if r.start is None else f"{r.start} {'≤' if r.start_inclusive else '<'} "
-    high = "" if r.end is None else f" {'≤' if r.end_inclusive else '<'} {r.end}"
-    return f"{low}v{high}" if (low or high) else "every version"
-
-
 def _print(
     notes: list[str],
     findings: Sequence[VulnFinding],
@@ -294,7 +288,7 @@ def _print(
                 sev,
                 escape(where + (f" ({f.component})" if f.component else "")),
                 escape(f.installed_version),
-                escape(_range_text(f)),
+                escape(range_text(f.matched_range)),
                 f.source.value,
             )
         out.print(table)

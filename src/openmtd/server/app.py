@@ -31,6 +31,8 @@ from openmtd.server.middleware import BodyLimit, SecurityHeaders
 from openmtd.server.onboarding.views import router as onboarding_router
 from openmtd.server.openapi import document_models
 from openmtd.server.users.views import router as users_router
+from openmtd.server.vulns.views import VULN_IMPORT_PATH, VULN_MAPPING_PATH
+from openmtd.server.vulns.views import router as vulns_router
 from openmtd.server.web.refresh import schedule_loop
 from openmtd.server.web.views import IMPORT_PATH
 from openmtd.server.web.views import router as web_router
@@ -45,12 +47,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.vulns.renew()  # the first vulnerability state, built in the background
         scheduler = asyncio.create_task(schedule_loop(ctx)) if settings.feed_scheduler else None
         yield
         if scheduler is not None:
             scheduler.cancel()
-        ctx.web.close()
-        engine.dispose()
+        ctx.close()
 
     if settings.migrate_on_start:
         migrate(engine)
@@ -73,6 +75,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         apps_router,
         integrity_agent_router,
         integrity_router,
+        vulns_router,
         devices_router,
         alerts_router,
         onboarding_router,
@@ -94,7 +97,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         agent_limit=settings.max_agent_body_bytes,
         default_limit=settings.max_console_body_bytes,
         import_limit=settings.max_import_bytes,
-        import_paths=(IMPORT_PATH, IMPORT_PAGE),
+        import_paths=(IMPORT_PATH, IMPORT_PAGE, VULN_IMPORT_PATH, VULN_MAPPING_PATH),
         apk_limit=settings.max_apk_upload_bytes,
     )
     app.add_middleware(SecurityHeaders)

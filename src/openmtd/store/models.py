@@ -159,6 +159,16 @@ class Device(Base):
     # at every check-in, so they are kept out of the verdict document.
     integrity_valid_until: Mapped[datetime | None]
     attested: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Vulnerabilities (server.vulns): the assessment's figures, the digest of what it was
+    # computed from, and the feed generation it was matched against (-1: to be matched again).
+    vuln_exposure: Mapped[int | None] = mapped_column(Integer, index=True)
+    vuln_count: Mapped[int] = mapped_column(Integer, default=0)
+    vuln_exploited: Mapped[int] = mapped_column(Integer, default=0)
+    vuln_assessment: Mapped[str] = mapped_column(String(16), default="none")
+    vuln_input: Mapped[str] = mapped_column(String(64), default="")
+    vuln_generation: Mapped[int] = mapped_column(Integer, index=True, default=0)
+    vuln_assessed_at: Mapped[datetime | None]
+    vulns: Mapped[dict[str, Any]] = mapped_column(default=dict)  # explanation, top, problems
 
 
 class DeviceApp(Base):
@@ -411,3 +421,38 @@ class VulnImport(Base):
     format: Mapped[str] = mapped_column(String(8))
     imported_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     summary: Mapped[dict[str, Any]]
+
+
+class DeviceVuln(Base):
+    """One vulnerability (a CVE, or a record's own id) of one device, from one finding."""
+
+    __tablename__ = "device_vulns"
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    vuln_id: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    source: Mapped[str] = mapped_column(String(8), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    app_identifier: Mapped[str] = mapped_column(String(255), primary_key=True)
+    product: Mapped[str] = mapped_column(String(8))
+    package: Mapped[str] = mapped_column(String(512))
+    installed_version: Mapped[str] = mapped_column(String(160))
+    range_start: Mapped[str | None] = mapped_column(String(160))
+    start_inclusive: Mapped[bool] = mapped_column(Boolean)
+    range_end: Mapped[str | None] = mapped_column(String(160))
+    end_inclusive: Mapped[bool] = mapped_column(Boolean)
+    component: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(10), index=True)
+    base: Mapped[float] = mapped_column(Float)
+    exploited: Mapped[bool] = mapped_column(Boolean)
+    epss: Mapped[float | None] = mapped_column(Float)
+
+
+class VulnMappingRow(Base):
+    """An admin's row of the app mapping: package name or bundle id -> product identifier."""
+
+    __tablename__ = "vuln_app_mapping"
+    identifier: Mapped[str] = mapped_column(String(255), primary_key=True)
+    product: Mapped[str] = mapped_column(String(512), primary_key=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))

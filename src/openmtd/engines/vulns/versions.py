@@ -264,3 +264,10 @@ def _compare_with_bound(key: VersionKey, bound_text: str) -> int | None:
 
 def _sign(a: Order, b: Order) -> int:
     return (a > b) - (a < b)
+
+
+def range_text(r: VersionRange) -> str:
+    """A range as people read it: ``"17.0 ≤ v < 17.4.1"``, ``"v < 14:2024-02-01"``."""
+    low = "" if r.start is None else f"{r.start} {'≤' if r.start_inclusive else '<'} "
+    high = "" if r.end is None else f" {'≤' if r.end_inclusive else '<'} {r.end}"
+    return f"{low}v{high}" if (low or high) else "every version"

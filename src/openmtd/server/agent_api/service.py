@@ -36,6 +36,7 @@ from openmtd.enrollment.tokens import (
 )
 from openmtd.server.agent_api.schemas import (
     AppReport,
+    CheckInFacts,
     CheckInRequest,
     DetectionReport,
     EnrollRequest,
@@ -53,6 +54,13 @@ from openmtd.server.apps import service as app_service
 from openmtd.server.apps.protection import AppProtection
 from openmtd.server.integrity import service as integrity_service
 from openmtd.server.integrity.verifiers import IntegrityVerifiers
+from openmtd.server.vulns.assess import DeviceInput, stored_apps
+from openmtd.server.vulns.assess import assess as vuln_assess
+from openmtd.server.vulns.assess import failed as vuln_failed
+from openmtd.server.vulns.assess import input_digest as vuln_input_digest
+from openmtd.server.vulns.assess import store as vuln_store
+from openmtd.server.vulns.protection import VulnProtection
+from openmtd.server.vulns.state import VULN_GENERATION
 from openmtd.server.web.sync import POLICY_GENERATION, bump
 from openmtd.store.models import Alert, CheckIn, Device, DeviceApp, OnboardingToken, SyncGeneration
 
@@ -219,6 +227,9 @@ class AgentDevice:
     integrity_input: str = ""
     integrity_valid_until: datetime | None = None
     attested: dict[str, Any] | None = None
+    vuln_input: str = ""
+    vuln_generation: int = 0
+    vulns_current: int = 0  # the stored vulnerability generation
 
 
 # The check-in path's statements are built once: SQLAlchemy caches their compiled SQL, but a
@@ -237,9 +248,16 @@ _AUTHENTICATE = select(
     Device.integrity_input,
     Device.integrity_valid_until,
     Device.attested,
+    Device.vuln_input,
+    Device.vuln_generation,
+    select(SyncGeneration.generation)
+    .where(SyncGeneration.name == VULN_GENERATION)
+    .scalar_subquery()
+    .label("vulns_current"),
     select(SyncGeneration.generation)
     .where(SyncGeneration.name == POLICY_GENERATION)
-    .scalar_subquery(),
+    .scalar_subquery()
+    .label("policy_generation"),
 ).where(Device.credential_digest == bindparam("digest"))
 _RECORD_REPORT = insert(CheckIn)
 _UPDATE_DEVICE = update(Device).where(Device.id == bindparam("device"))
@@ -280,11 +298,14 @@ def authenticate_device(db: Session, credential: str | None) -> AgentDevice:
         assigned_tags=row.assigned_tags,
         inventory_digest=row.inventory_digest,
         risk_level=row.risk_level,
-        policy_generation=int(row[-1] or 0),
+        policy_generation=int(row.policy_generation or 0),
         integrity_state=row.integrity_state,
         integrity_input=row.integrity_input,
         integrity_valid_until=row.integrity_valid_until,
         attested=row.attested or {},
+        vuln_input=row.vuln_input,
+        vuln_generation=row.vuln_generation,
+        vulns_current=int(row.vulns_current or 0),
     )
 
 
@@ -329,6 +350,7 @@ def check_in(
     now: datetime,
     apps: AppJudging | None = None,
     integrity: IntegrityVerifiers | None = None,
+    vulns: VulnProtection | None = None,
 ) -> CheckInResult:
     f = req.facts
     if f.platform.value != device.platform:
@@ -400,6 +422,15 @@ def check_in(
     )
     if judged is not None:
         changes.update(judged.columns)
+    if vulns is not None:
+        _assess_vulns(
+            db,
+            device=device,
+            facts=f,
+            inventory_digest=str(changes.get("inventory_digest", device.inventory_digest)),
+            vulns=vulns,
+            now=now,
+        )
     conn.execute(_UPDATE_DEVICE, {"device": device.id, **changes})
 
     raised = 0
@@ -479,6 +510,42 @@ def _judge_integrity(
     )
     judged.columns["integrity_input"] = digest
     return judged
+
+
+def _assess_vulns(
+    db: Session,
+    *,
+    device: AgentDevice,
+    facts: CheckInFacts,
+    inventory_digest: str,
+    vulns: VulnProtection,
+    now: datetime,
+) -> None:
+    """Match the device again when its OS, apps or privacy mode changed, or the feeds did.
+    Without a current state at hand (one is being built) nothing is written: the background
+    re-match takes the device when the feeds moved, its next check-in when its facts did."""
+    d = DeviceInput(
+        device_id=device.id,
+        platform=Platform(device.platform),
+        scenario=EnrollmentScenario(device.scenario),
+        os_version=facts.os_version,
+        security_patch_level=facts.security_patch_level,
+        model=facts.model,
+        os_only=bool(device.privacy.get("vulnerability_privacy_mode")),
+        inventory_digest=inventory_digest,
+    )
+    digest = vuln_input_digest(d)
+    if digest == device.vuln_input and device.vuln_generation == device.vulns_current:
+        return
+    state = vulns.current(device.vulns_current)
+    if state is None:
+        return
+    apps = () if d.os_only else stored_apps(db, device.id)
+    try:
+        result = vuln_assess(state, d, apps, now=now)
+    except Exception as e:  # the check-in goes on; the device page says why
+        result = vuln_failed(state, d, f"matching failed: {type(e).__name__}", now=now)
+    vuln_store(db, device.id, result)
 
 
 def _detection(d: DetectionReport, *, exclude_url: bool) -> Detection:

@@ -99,6 +99,7 @@ async def check_in(device_id: DeviceIdStr, request: Request) -> Response:
                 now=ctx.clock(),
                 apps=service.AppJudging(ctx.apps, ctx.settings.apk_upload_scope),
                 integrity=ctx.integrity,
+                vulns=ctx.vulns,
             )
             return CheckInResponse(
                 report_id=req.report_id,

@@ -4,7 +4,9 @@ A document (any format `intel.vuln_feeds.detect` knows) is parsed, and only what
 written: records are kept per source with their revision, so a re-import of the same feed
 writes nothing but its log line. KEV and EPSS are catalogs: each import makes the stored copy
 equal to the document (EPSS is a daily full snapshot, KEV only grows but an entry can change).
-The whole import is one transaction: a document that fails leaves the store as it was.
+The whole import is one transaction: a document that fails leaves the store as it was. An
+import that changed anything bumps the vulnerability generation: the server then re-matches
+the fleet in the background (`server.vulns.protection`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from openmtd.domain.vulns import EpssScore, ImportProblem, KevEntry
 from openmtd.intel.vuln_feeds import incremental, parse_epss, parse_kev, revision
 from openmtd.intel.vuln_feeds.detect import RECORD_PARSERS, VulnFormat, detect_format
 from openmtd.intel.vuln_feeds.wire import record_to_json
+from openmtd.server.vulns.state import VULN_GENERATION
+from openmtd.server.web.sync import bump_counter
 from openmtd.store.models import EpssRow, KevRow, VulnImport, VulnRecordRow
 
 SAMPLE_PROBLEMS = 20
@@ -69,6 +73,8 @@ def import_document(db: Session, data: bytes, *, origin: str, now: datetime) -> 
         raise InvalidInput(f"{origin}: {e}", code="bad_vuln_feed") from None
     db.add(VulnImport(origin=origin[:2048], format=summary.format, imported_at=now,
                       summary=summary.to_json()))  # fmt: skip
+    if summary.new or summary.changed or kind is VulnFormat.EPSS:
+        bump_counter(db, VULN_GENERATION, now=now)  # the fleet is matched again
     return summary
 
 

@@ -92,4 +92,8 @@ async def schedule_loop(ctx: AppContext, *, poll_seconds: float = SCHEDULE_POLL_
             await run_in_threadpool(refresh_due, ctx)
         except Exception:
             log.exception("scheduled feed refresh failed")
+        try:
+            await run_in_threadpool(ctx.vulns.catch_up)
+        except Exception:
+            log.exception("checking the vulnerability re-match failed")
         await asyncio.sleep(poll_seconds)

@@ -1,0 +1,195 @@
+"""One device's vulnerability assessment: match, score, and store the findings.
+
+A device is assessed from its OS facts and stored app inventory (or its OS alone under
+vulnerability privacy mode, when no inventory leaves the device). The result replaces the
+device's `device_vulns` rows and its assessment columns in one go. What it was computed from is
+kept as a digest (`input_digest`) with the feed generation, so a check-in that changes neither
+costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from openmtd.domain.device import AppInfo, DeviceFacts
+from openmtd.domain.enums import EnrollmentScenario, Platform
+from openmtd.domain.vulns import VulnFinding
+from openmtd.engines.vulns.scoring import exposure_score, finding_vuln_ids
+from openmtd.server.vulns.state import VulnState
+from openmtd.store.models import Device, DeviceApp, DeviceVuln
+
+
+class Assessment(StrEnum):
+    """What a device's vulnerabilities were assessed on."""
+
+    FULL = "full"  # OS and apps
+    OS_ONLY = "os-only"  # vulnerability privacy mode: the app inventory stays on the device
+    NONE = "none"  # not assessed yet
+    FAILED = "failed"  # the device's facts could not be matched (the problems say why)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInput:
+    """What a device is assessed on."""
+
+    device_id: str
+    platform: Platform
+    scenario: EnrollmentScenario
+    os_version: str
+    security_patch_level: date | None
+    model: str
+    os_only: bool
+    inventory_digest: str
+
+
+def input_digest(d: DeviceInput) -> str:
+    material = orjson.dumps(
+        [
+            d.os_version,
+            d.security_patch_level.isoformat() if d.security_patch_level else None,
+            d.model,
+            d.os_only,
+            "" if d.os_only else d.inventory_digest,
+        ]
+    )
+    return hashlib.sha256(material).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceResult:
+    rows: list[dict[str, Any]]
+    columns: dict[str, Any]
+
+
+def _cut(text: str | None, size: int) -> str | None:
+    return None if text is None else text[:size]
+
+
+def _rows(
+    device_id: str, findings: Sequence[VulnFinding], state: VulnState
+) -> list[dict[str, Any]]:
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for finding in findings:
+        r = finding.matched_range
+        for vuln_id in finding_vuln_ids(finding):
+            key = (vuln_id[:200], finding.source.value, finding.vuln_id[:200],
+                   finding.app_identifier[:255])  # fmt: skip
+            if key in rows:
+                continue  # an app known under two products: one row per record
+            severity = state.severities.get(vuln_id)
+            rows[key] = {
+                "device_id": device_id,
+                "vuln_id": key[0],
+                "source": key[1],
+                "record_id": key[2],
+                "app_identifier": key[3],
+                "product": finding.product.value,
+                "package": finding.package[:512],
+                "installed_version": finding.installed_version[:160],
+                "range_start": _cut(r.start, 160),
+                "start_inclusive": r.start_inclusive,
+                "range_end": _cut(r.end, 160),
+                "end_inclusive": r.end_inclusive,
+                "component": finding.component[:200],
+                "severity": "Unknown" if severity is None else severity.severity,
+                "base": 5.0 if severity is None else severity.base,
+                "exploited": severity is not None and severity.exploited,
+                "epss": None if severity is None or severity.epss is None else severity.epss.score,
+            }
+    return list(rows.values())
+
+
+def assess(
+    state: VulnState, d: DeviceInput, apps: Iterable[AppInfo], *, now: datetime
+) -> DeviceResult:
+    """The device's findings as rows and its assessment columns (nothing is written)."""
+    facts = DeviceFacts(
+        platform=d.platform,
+        scenario=d.scenario,
+        os_version=d.os_version,
+        model=d.model,
+        security_patch_level=d.security_patch_level,
+        apps=() if d.os_only else tuple(apps),
+    )
+    match = state.matcher.match(facts)
+    exposure = exposure_score(match.findings, state.severities)
+    rows = _rows(d.device_id, match.findings, state)
+    return DeviceResult(
+        rows=rows,
+        columns={
+            "vuln_exposure": exposure.score,
+            "vuln_count": exposure.vulnerabilities,
+            "vuln_exploited": exposure.exploited,
+            "vuln_assessment": (Assessment.OS_ONLY if d.os_only else Assessment.FULL).value,
+            "vuln_input": input_digest(d),
+            "vuln_generation": state.generation,
+            "vuln_assessed_at": now,
+            "vulns": {
+                "band": exposure.band.value,
+                "explanation": exposure.explanation,
+                "top": [
+                    {
+                        "vuln_id": c.vuln_id,
+                        "severity": c.severity,
+                        "base": c.base,
+                        "exploited": c.exploited,
+                        "epss": c.epss,
+                        "risk": round(c.risk, 4),
+                    }
+                    for c in exposure.top
+                ],
+                "problems": sorted(set(match.problems))[:20],
+            },
+        },
+    )
+
+
+def failed(state: VulnState, d: DeviceInput, reason: str, *, now: datetime) -> DeviceResult:
+    """The result for a device whose facts broke the matcher: recorded, never retried blindly."""
+    return DeviceResult(
+        rows=[],
+        columns={
+            "vuln_exposure": None,
+            "vuln_count": 0,
+            "vuln_exploited": 0,
+            "vuln_assessment": Assessment.FAILED.value,
+            "vuln_input": input_digest(d),
+            "vuln_generation": state.generation,
+            "vuln_assessed_at": now,
+            "vulns": {"band": "", "explanation": "", "top": [], "problems": [reason[:500]]},
+        },
+    )
+
+
+_UPDATE = update(Device).where(Device.id == bindparam("device"))
+_DELETE = delete(DeviceVuln).where(DeviceVuln.device_id == bindparam("device"))
+_INSERT = insert(DeviceVuln)
+_APPS = select(DeviceApp.identifier, DeviceApp.version, DeviceApp.name).where(
+    DeviceApp.device_id == bindparam("device")
+)
+
+
+def store(db: Session, device_id: str, result: DeviceResult) -> None:
+    """Replace the device's findings and assessment columns. The device row is written first:
+    its lock orders a check-in and the background re-match writing the same device."""
+    conn = db.connection()
+    conn.execute(_UPDATE, {"device": device_id, **result.columns})
+    conn.execute(_DELETE, {"device": device_id})
+    if result.rows:
+        conn.execute(_INSERT, result.rows)
+
+
+def stored_apps(db: Session, device_id: str) -> list[AppInfo]:
+    return [
+        AppInfo(identifier=i, version=v, name=n)
+        for i, v, n in db.connection().execute(_APPS, {"device": device_id})
+    ]
