@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     max_feed_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1024, description="Largest feed document a refresh reads."
     )
+    vuln_feed_locations: list[str] = Field(
+        default_factory=list,
+        description="Vulnerability feeds the server imports on schedule (http(s) URLs or files): "
+        "OSV, CVE JSON 5, SOFA, NVD, CISA KEV, EPSS; e.g. SOFA's ios_data_feed.json and KEV.",
+    )
+    vuln_feed_refresh_hours: float = Field(
+        default=24.0, gt=0, le=24 * 31, description="How often each vulnerability feed is read."
+    )
     max_apk_upload_bytes: int = Field(
         default=200 * 1024 * 1024,
         ge=1024,

@@ -46,6 +46,7 @@ EXPECTED = {
     "integrity rules",
     "vulns match",
     "vulns import",
+    "vulns rematch",
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +296,67 @@ def test_admin_changes_are_audited_and_rematch_all_works(api: Api) -> None:
     assert _get(api, "/api/vulns/rematch")["done"] == 1
     actions = [e["action"] for e in _get(api, "/api/audit", role="admin")["items"]]
     assert "vulns.import" in actions and "vulns.rematch" in actions
+
+
+def test_the_cli_imports_and_rematches_what_the_server_serves(api: Api) -> None:
+    from typer.testing import CliRunner
+
+    from openmtd.cli.main import app as cli
+
+    _settle(api)
+    device = api.enroll()
+    api.checkin(device, facts=_android_facts("2024-01-01"))
+    url = str(api.app.state.ctx.settings.database_url)
+    runner = CliRunner()
+    imported = runner.invoke(cli, ["vulns", "import", str(ASB), "--database-url", url, "--json"])
+    assert imported.exit_code == 0, imported.output
+    result = runner.invoke(cli, ["vulns", "rematch", "--database-url", url, "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["devices"] == 1 and figures["records"] > 0
+    assert _cves(api, device["device_id"]) == ANDROID_14_2024_01 - {"CVE-2024-43093"}
+    # Nothing is behind any more; --all matches every device again.
+    again = json.loads(runner.invoke(cli, ["vulns", "rematch", "--database-url", url,
+                                           "--json"]).output)  # fmt: skip
+    assert again["devices"] == 0
+    everything = runner.invoke(cli, ["vulns", "rematch", "--all", "--database-url", url, "--json"])
+    assert json.loads(everything.output)["devices"] == 1
+
+
+def test_a_location_must_be_a_url_or_a_file_in_a_feed_folder(api: Api) -> None:
+    headers = api.headers()
+    r = api.client.post("/api/vulns/imports", params={"location": "/etc/passwd"}, headers=headers)
+    error(r, 422, "feed_location_refused")
+    folder = api.app.state.ctx.settings.data_dir / "feeds"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "asb.json").write_bytes(ASB.read_bytes())
+    r = api.client.post(
+        "/api/vulns/imports", params={"location": str(folder / "asb.json")}, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["new"] > 0
+
+
+def test_configured_feeds_are_imported_on_schedule(api: Api, tmp_path: Path) -> None:
+    from openmtd.server.web.refresh import refresh_vuln_feeds
+
+    feed = tmp_path / "asb.json"
+    feed.write_bytes(ASB.read_bytes())
+    ctx = api.app.state.ctx
+    missing = str(tmp_path / "gone.json")
+    ctx.settings = ctx.settings.model_copy(
+        update={"vuln_feed_locations": [str(feed), missing], "vuln_feed_refresh_hours": 24}
+    )
+    assert refresh_vuln_feeds(ctx) == 1
+    log = _get(api, "/api/vulns/imports")["items"]
+    assert {(i["origin"], i["format"]) for i in log} == {(str(feed), "osv"), (missing, "failed")}
+    failed = next(i for i in log if i["format"] == "failed")
+    assert "gone.json" in failed["error"]
+    # Not due again within the interval, whether the last attempt worked or not.
+    api.clock.advance(hours=23)
+    assert refresh_vuln_feeds(ctx) == 0
+    assert _get(api, "/api/vulns/imports")["total"] == 2
+    # Due after it: the unchanged feed is read again and changes nothing.
+    api.clock.advance(hours=2)
+    assert refresh_vuln_feeds(ctx) == 0
+    assert _get(api, "/api/vulns/imports")["total"] == 4

@@ -9,6 +9,7 @@ and what to update — the same engines the server will use.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -50,6 +51,8 @@ from openmtd.intel.vuln_feeds import parse_epss, parse_kev
 from openmtd.intel.vuln_feeds.detect import RECORD_PARSERS, VulnFormat, detect_format
 from openmtd.server.context import utc_now
 from openmtd.server.vulns.imports import ImportSummary, import_document
+from openmtd.server.vulns.protection import mark_all_stale, rematch_stale, stale_count
+from openmtd.server.vulns.state import build_state
 from openmtd.server.web.feeds import fetch_bytes
 from openmtd.store.db import transaction
 
@@ -363,3 +366,58 @@ def _print_imports(summaries: list[ImportSummary], failures: list[str]) -> None:
             out.print(f"  ⚠ {escape(s.origin)}: {escape(p['record'])}: {escape(p['reason'])}")
     for failure in failures:
         stderr().print(f"✘ {failure}", markup=False)
+
+
+@app.command("rematch")
+def rematch(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Match every active device, not only those behind.")
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: Annotated[bool, JsonOption] = False,
+) -> None:
+    """Match the fleet against the stored feeds now, in the foreground.
+
+    The server does this by itself in the background after every import; this command is for
+    imports made while no server runs, or to see the figures. Devices whose results are older
+    than the stored feeds are matched, in batches of their own transactions.
+    """
+    settings = settings_from(data_dir=data_dir, database_url=database_url)
+    with store(settings) as sessions:
+        if everything:
+            with transaction(sessions) as db:
+                mark_all_stale(db)
+        started = time.perf_counter()
+        with sessions() as db:
+            state = build_state(db)
+            behind = stale_count(db, state.generation)
+        built = time.perf_counter()
+        with Progress(
+            TextColumn("matching devices"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=stderr(),
+            disable=as_json,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("matching", total=behind)
+            done = rematch_stale(
+                sessions, state, clock=utc_now, progress=lambda n: progress.advance(task, n)
+            )
+        finished = time.perf_counter()
+    figures = {
+        "generation": state.generation,
+        "records": len(state.index),
+        "devices": done,
+        "build_seconds": round(built - started, 3),
+        "match_seconds": round(finished - built, 3),
+    }
+    if as_json:
+        print_json(figures)
+    else:
+        stdout().print(
+            f"Matched {done} device(s) against {len(state.index)} records "
+            f"(generation {state.generation}): state built in {figures['build_seconds']} s, "
+            f"devices matched in {figures['match_seconds']} s."
+        )

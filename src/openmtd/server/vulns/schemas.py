@@ -90,6 +90,7 @@ class ImportOut(BaseModel):
     problems: int
     problem_samples: list[ProblemOut]
     skipped: dict[str, int]
+    error: str = ""  # a scheduled fetch that failed
 
     @classmethod
     def of(cls, row_id: int, at: datetime, summary: dict[str, Any]) -> ImportOut:
@@ -105,6 +106,7 @@ class ImportOut(BaseModel):
             problems=int(summary.get("problems", 0)),
             problem_samples=[ProblemOut(**p) for p in summary.get("problem_samples", [])],
             skipped={str(k): int(v) for k, v in (summary.get("skipped") or {}).items()},
+            error=str(summary.get("error") or ""),
         )
 
 

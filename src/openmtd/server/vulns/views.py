@@ -36,7 +36,7 @@ from openmtd.server.vulns.schemas import (
     VulnOverviewOut,
 )
 from openmtd.server.vulns.state import custom_mapping
-from openmtd.server.web.feeds import fetch_bytes
+from openmtd.server.web.feeds import check_location, fetch_bytes
 from openmtd.store.models import VulnImport
 
 router = APIRouter(tags=["vulnerabilities"], responses=API_ERRORS)
@@ -312,11 +312,12 @@ async def import_vulns(
 ) -> ImportOut:
     """Import one feed document: OSV, CVE JSON 5, SOFA, NVD CVE API 2.0, CISA KEV or EPSS
     (detected from the content). Send the document as the body, or give `location` (an
-    http(s) URL or a file on the server) to fetch it. Only new and changed records are
-    written; a malformed record is counted and reported, never fatal. The fleet is then
-    matched again in the background (`GET /api/vulns/rematch`)."""
+    http(s) URL, or a file under a feed folder of the server) to fetch it. Only new and
+    changed records are written; a malformed record is counted and reported, never fatal.
+    The fleet is then matched again in the background (`GET /api/vulns/rematch`)."""
     limit = ctx.settings.max_feed_bytes if location else ctx.settings.max_import_bytes
     if location:
+        check_location(location, ctx.settings.allowed_feed_dirs())
         data = await run_in_threadpool(fetch_bytes, location, max_bytes=limit)
         origin = location
     else:

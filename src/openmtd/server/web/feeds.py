@@ -49,7 +49,7 @@ def get(db: Session, feed_id: int) -> Feed:
     return feed
 
 
-def _check_location(location: str, allowed_dirs: list[Path]) -> None:
+def check_location(location: str, allowed_dirs: list[Path]) -> None:
     if location.startswith(("http://", "https://")):
         return
     try:
@@ -70,7 +70,7 @@ def _check_location(location: str, allowed_dirs: list[Path]) -> None:
 def create(
     db: Session, *, body: FeedCreate, actor: str, now: datetime, allowed_dirs: list[Path]
 ) -> Feed:
-    _check_location(body.location, allowed_dirs)
+    check_location(body.location, allowed_dirs)
     if db.scalar(select(Feed.id).where(Feed.name == body.name)) is not None:
         raise Conflict(f"a feed named {body.name!r} exists", code="feed_exists")
     feed = Feed(
@@ -117,7 +117,7 @@ def update_feed(
     feed = get(db, feed_id)
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     if "location" in changes:
-        _check_location(changes["location"], allowed_dirs)
+        check_location(changes["location"], allowed_dirs)
     for key, value in changes.items():
         setattr(feed, key, value.value if isinstance(value, IndicatorAction | Severity) else value)
     if {"action", "severity", "category", "enabled"} & changes.keys():

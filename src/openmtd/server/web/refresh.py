@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +14,7 @@ from openmtd.domain.errors import InvalidInput
 from openmtd.server.apps.fleet import rejudge_all
 from openmtd.server.apps.protection import APP_TYPES
 from openmtd.server.context import AppContext
+from openmtd.server.vulns import schedule as vuln_schedule
 from openmtd.server.web import feeds
 from openmtd.store.models import FeedEntry
 
@@ -86,6 +87,18 @@ def refresh_due(ctx: AppContext) -> int:
     return done
 
 
+def refresh_vuln_feeds(ctx: AppContext) -> int:
+    """Import the configured vulnerability feeds that are due; the re-match follows."""
+    settings = ctx.settings
+    return vuln_schedule.refresh_feeds(
+        ctx.sessions,
+        settings.vuln_feed_locations,
+        every=timedelta(hours=settings.vuln_feed_refresh_hours),
+        now=ctx.clock(),
+        max_bytes=settings.max_feed_bytes,
+    )
+
+
 async def schedule_loop(ctx: AppContext, *, poll_seconds: float = SCHEDULE_POLL_SECONDS) -> None:
     while True:
         try:
@@ -93,6 +106,7 @@ async def schedule_loop(ctx: AppContext, *, poll_seconds: float = SCHEDULE_POLL_
         except Exception:
             log.exception("scheduled feed refresh failed")
         try:
+            await run_in_threadpool(refresh_vuln_feeds, ctx)
             await run_in_threadpool(ctx.vulns.catch_up)
         except Exception:
             log.exception("checking the vulnerability re-match failed")
