@@ -360,3 +360,46 @@ def test_configured_feeds_are_imported_on_schedule(api: Api, tmp_path: Path) -> 
     api.clock.advance(hours=2)
     assert refresh_vuln_feeds(ctx) == 0
     assert _get(api, "/api/vulns/imports")["total"] == 4
+
+
+def test_a_kev_update_marks_the_stored_findings_exploited(api: Api, tmp_path: Path) -> None:
+    _import(api, ASB)
+    _settle(api)
+    device = api.enroll()
+    api.checkin(device, facts=_android_facts("2024-01-01"))
+    before = _get(api, f"/api/devices/{device['device_id']}/vulnerabilities")
+    assert before["exploited"] == 0
+    kev = {
+        "title": "CISA Catalog of Known Exploited Vulnerabilities",
+        "catalogVersion": "2026.11.26",
+        "dateReleased": "2026-11-26T12:00:00.000Z",
+        "count": 1,
+        "vulnerabilities": [
+            {
+                "cveID": "CVE-2099-10002",
+                "vendorProject": "Android",
+                "product": "Framework",
+                "vulnerabilityName": "Android Framework privilege escalation",
+                "dateAdded": "2026-11-20",
+                "shortDescription": "hand-written for this test",
+                "requiredAction": "Apply the update.",
+                "dueDate": "2026-12-11",
+                "knownRansomwareCampaignUse": "Unknown",
+                "notes": "",
+            }
+        ],
+    }
+    path = tmp_path / "kev.json"
+    path.write_text(json.dumps(kev))
+    _import(api, path)
+    _settle(api)
+    after = _get(api, f"/api/devices/{device['device_id']}/vulnerabilities")
+    exploited = {c for f in after["findings"] if f["exploited"] for c in f["cve_ids"]}
+    assert exploited == {"CVE-2099-10002"}
+    assert after["exploited"] == 1 and after["exposure"] > before["exposure"]
+    assert {f["record_id"] for f in after["findings"]} == {
+        f["record_id"] for f in before["findings"]
+    }
+    flagged = _get(api, "/api/vulns", exploited=True)["items"]
+    assert [v["vuln_id"] for v in flagged] == ["CVE-2099-10002"]
+    assert flagged[0]["exploited_by"] == ["kev"]

@@ -57,8 +57,9 @@ from openmtd.server.web.feeds import fetch_bytes
 from openmtd.store.db import transaction
 
 app = typer.Typer(
-    help="Vulnerability feeds: import them into the server's store; match one device against "
-    "feed files offline (findings, exposure score, recommendations).",
+    help="Vulnerability feeds: import them into the server's store, match the fleet against "
+    "them, or check one device against feed files offline (findings, exposure score, "
+    "recommendations).",
     no_args_is_help=True,
 )
 

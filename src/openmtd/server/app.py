@@ -18,6 +18,9 @@ from openmtd.server.apps.views import router as apps_router
 from openmtd.server.audit.views import router as audit_router
 from openmtd.server.console.app_pages import router as console_apps_router
 from openmtd.server.console.views import router as console_router
+from openmtd.server.console.vuln_pages import IMPORT_PAGE as VULN_IMPORT_PAGE
+from openmtd.server.console.vuln_pages import MAPPING_PAGE as VULN_MAPPING_PAGE
+from openmtd.server.console.vuln_pages import router as console_vulns_router
 from openmtd.server.console.web_pages import IMPORT_PAGE
 from openmtd.server.console.web_pages import router as console_web_router
 from openmtd.server.context import AppContext, utc_now
@@ -83,6 +86,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         audit_router,
         web_router,
         console_apps_router,
+        console_vulns_router,
         console_web_router,  # before console_router: it ends with a catch-all 404 page
         console_router,
     ):
@@ -97,7 +101,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         agent_limit=settings.max_agent_body_bytes,
         default_limit=settings.max_console_body_bytes,
         import_limit=settings.max_import_bytes,
-        import_paths=(IMPORT_PATH, IMPORT_PAGE, VULN_IMPORT_PATH, VULN_MAPPING_PATH),
+        import_paths=(
+            IMPORT_PATH,
+            IMPORT_PAGE,
+            VULN_IMPORT_PATH,
+            VULN_MAPPING_PATH,
+            VULN_IMPORT_PAGE,
+            VULN_MAPPING_PAGE,
+        ),
         apk_limit=settings.max_apk_upload_bytes,
     )
     app.add_middleware(SecurityHeaders)

@@ -10,7 +10,15 @@ from console_helpers import Browser, make_user, malware, signed_in
 from conftest import Api
 from openmtd.server.users.service import list_users
 
-READ_ONLY_PAGES = ["/console", "/console/devices", "/console/alerts", "/console/api-tokens"]
+READ_ONLY_PAGES = [
+    "/console",
+    "/console/devices",
+    "/console/alerts",
+    "/console/api-tokens",
+    "/console/vulnerabilities",
+    "/console/vulnerabilities/recommendations",
+    "/console/software",
+]
 ADMIN_PAGES = ["/console/onboarding", "/console/users", "/console/audit"]
 
 

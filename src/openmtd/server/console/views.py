@@ -85,6 +85,7 @@ from openmtd.server.security import (
     sign_in,
 )
 from openmtd.server.users import service as users_service
+from openmtd.server.vulns import queries as vuln_queries
 from openmtd.store.models import ApiToken
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
@@ -423,6 +424,7 @@ def device_page(
         integrity_signals=[x for x in signals.get("integrity") or [] if isinstance(x, dict)],
         integrity=dict(device.integrity or {}),
         attestations=integrity_service.recent_attestations(db, device.id, limit=10),
+        vulns=vuln_queries.device_vulnerabilities(db, device.id),
         network_signals=[x for x in signals.get("network") or [] if isinstance(x, dict)],
         apps=[presenters.app_out(a) for a in devices_service.device_apps(db, device.id)],
         alerts=[presenters.alert_out(a) for a in devices_service.device_alerts(db, device.id)],

@@ -179,6 +179,7 @@ NAV: tuple[tuple[str, str, str, Role], ...] = (
     ("alerts", "Alerts", "/console/alerts", Role.READ_ONLY),
     ("web", "Web protection", "/console/web/indicators", Role.READ_ONLY),
     ("apps", "App protection", "/console/apps", Role.READ_ONLY),
+    ("vulnerabilities", "Vulnerabilities", "/console/vulnerabilities", Role.READ_ONLY),
     ("onboarding", "Onboarding", "/console/onboarding", Role.ADMIN),
     ("users", "Users", "/console/users", Role.ADMIN),
     ("audit", "Audit log", "/console/audit", Role.ADMIN),
@@ -195,6 +196,10 @@ FLASH = {
     "user-disabled": "User disabled; their sessions and API tokens no longer work.",
     "api-token-revoked": "API token revoked.",
     "signed-out": "You are signed out.",
+    "vulns-imported": "Feed imported; its counts are in the import log. The fleet is matched "
+    "again in the background.",
+    "vulns-mapping-saved": "App mapping saved; the fleet is matched again in the background.",
+    "vulns-rematch-started": "Every active device is being matched again in the background.",
 }
 
 

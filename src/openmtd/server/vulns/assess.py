@@ -171,21 +171,68 @@ def failed(state: VulnState, d: DeviceInput, reason: str, *, now: datetime) -> D
 
 
 _UPDATE = update(Device).where(Device.id == bindparam("device"))
-_DELETE = delete(DeviceVuln).where(DeviceVuln.device_id == bindparam("device"))
+_KEY = ("vuln_id", "source", "record_id", "app_identifier")
+_VALUES = (
+    "product", "package", "installed_version", "range_start", "start_inclusive", "range_end",
+    "end_inclusive", "component", "severity", "base", "exploited", "epss",
+)  # fmt: skip
+_COLUMNS = (*_KEY, *_VALUES)
 _INSERT = insert(DeviceVuln)
+_DELETE_ONE = delete(DeviceVuln).where(
+    DeviceVuln.device_id == bindparam("device_id"),
+    *(getattr(DeviceVuln, k) == bindparam(f"k_{k}") for k in _KEY),
+)
 _APPS = select(DeviceApp.identifier, DeviceApp.version, DeviceApp.name).where(
     DeviceApp.device_id == bindparam("device")
 )
 
+#: A device's stored findings: (vuln_id, source, record_id, app_identifier) -> every column.
+StoredRows = dict[tuple[Any, ...], tuple[Any, ...]]
 
-def store(db: Session, device_id: str, result: DeviceResult) -> None:
-    """Replace the device's findings and assessment columns. The device row is written first:
-    its lock orders a check-in and the background re-match writing the same device."""
+
+def stored_rows(db: Session, device_ids: Sequence[str]) -> dict[str, StoredRows]:
+    """The stored findings of these devices, to write only what a new result changes."""
+    found: dict[str, StoredRows] = {device_id: {} for device_id in device_ids}
+    if not device_ids:
+        return found
+    columns = [getattr(DeviceVuln, c) for c in _COLUMNS]
+    for row in db.execute(
+        select(DeviceVuln.device_id, *columns).where(DeviceVuln.device_id.in_(list(device_ids)))
+    ):
+        found[row[0]][tuple(row[1:5])] = tuple(row[1:])
+    return found
+
+
+def store(
+    db: Session, device_id: str, result: DeviceResult, previous: StoredRows | None = None
+) -> None:
+    """Write the device's assessment columns and make its stored findings equal to the
+    result's, touching only the rows that differ (a feed update changes few of them). The
+    device row is written first: its lock orders a check-in and the background re-match
+    writing the same device."""
     conn = db.connection()
     conn.execute(_UPDATE, {"device": device_id, **result.columns})
-    conn.execute(_DELETE, {"device": device_id})
-    if result.rows:
-        conn.execute(_INSERT, result.rows)
+    if previous is None:
+        previous = stored_rows(db, [device_id])[device_id]
+    wanted = {tuple(r[c] for c in _KEY): r for r in result.rows}
+    stale = [
+        key
+        for key, values in previous.items()
+        if key not in wanted or tuple(wanted[key][c] for c in _COLUMNS) != values
+    ]
+    fresh = [
+        row
+        for key, row in wanted.items()
+        if key not in previous or tuple(row[c] for c in _COLUMNS) != previous[key]
+    ]
+    if stale:
+        conn.execute(
+            _DELETE_ONE,
+            [{"device_id": device_id, **{f"k_{k}": v for k, v in zip(_KEY, key, strict=True)}}
+             for key in stale],
+        )  # fmt: skip
+    if fresh:
+        conn.execute(_INSERT, fresh)
 
 
 def stored_apps(db: Session, device_id: str) -> list[AppInfo]:

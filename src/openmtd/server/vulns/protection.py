@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openmtd.domain.device import AppInfo
 from openmtd.domain.enums import EnrollmentScenario, Platform
-from openmtd.server.vulns.assess import DeviceInput, assess, failed, store
+from openmtd.server.vulns.assess import DeviceInput, assess, failed, store, stored_rows
 from openmtd.server.vulns.queries import RecommendationCache
 from openmtd.server.vulns.state import STALE_GENERATION, VULN_GENERATION, VulnState, build_state
 from openmtd.server.web.sync import counter
@@ -112,6 +112,7 @@ def rematch_stale(
             if not devices:
                 return done
             apps = _apps_of(db, [d.id for d in devices if not device_input(d).os_only])
+            previous = stored_rows(db, [d.id for d in devices])
             now = clock()
             for device in devices:
                 d = device_input(device)
@@ -120,7 +121,7 @@ def rematch_stale(
                 except Exception as e:  # a device the matcher cannot read must not stop the run
                     log.exception("matching device %s failed", device.id)
                     result = failed(state, d, f"matching failed: {type(e).__name__}", now=now)
-                store(db, device.id, result)
+                store(db, device.id, result, previous[device.id])
             db.commit()
         done += len(devices)
         if progress is not None:
@@ -222,32 +223,37 @@ class VulnProtection:
         self._idle.wait(timeout)
 
     def _run(self) -> None:
+        """One job: build and re-match, again as long as renewals arrive meanwhile. The status
+        adds up the job's passes, so `done` of `total` and the timings describe all of it."""
+        self.status = RematchStatus("building", self.status.generation, started_at=self._clock())
         try:
             while True:
                 self._once()
                 with self._lock:
-                    if not self._again or self._closed:
+                    if not self._again or self._closed or self.status.state == "failed":
                         break
                     self._again = False
+            if self.status.state != "failed":
+                self.status = replace(self.status, state="idle", finished_at=self._clock())
         finally:
             self._idle.set()
 
     def _once(self) -> None:
         started = time.perf_counter()
-        self.status = RematchStatus("building", self.status.generation, started_at=self._clock())
+        self.status = replace(self.status, state="building")
         try:
             with self._sessions() as db:
                 state = build_state(db)
             self._state = state
             built = time.perf_counter()
             with self._sessions() as db:
-                total = stale_count(db, state.generation)
+                behind = stale_count(db, state.generation)
             self.status = replace(
                 self.status,
                 state="matching",
                 generation=state.generation,
-                total=total,
-                build_seconds=built - started,
+                total=self.status.done + behind,
+                build_seconds=self.status.build_seconds + built - started,
             )
             rematch_stale(
                 self._sessions,
@@ -257,10 +263,7 @@ class VulnProtection:
                 keep_going=lambda: not self._closed,
             )
             self.status = replace(
-                self.status,
-                state="idle",
-                finished_at=self._clock(),
-                match_seconds=time.perf_counter() - built,
+                self.status, match_seconds=self.status.match_seconds + time.perf_counter() - built
             )
         except Exception as e:
             log.exception("vulnerability re-match failed")

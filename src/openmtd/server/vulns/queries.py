@@ -10,6 +10,7 @@ kept until the results change (`RecommendationCache`).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -484,29 +485,41 @@ def _fleet(db: Session) -> Iterator[tuple[str, DeviceContext, list[VulnFinding]]
     """Every active device with findings, as `recommend` reads it."""
     findings: dict[str, list[VulnFinding]] = {}
     rows = db.execute(
-        select(DeviceVuln)
+        select(
+            DeviceVuln.device_id,
+            DeviceVuln.source,
+            DeviceVuln.record_id,
+            DeviceVuln.app_identifier,
+            DeviceVuln.package,
+            DeviceVuln.vuln_id,
+            DeviceVuln.product,
+            DeviceVuln.installed_version,
+            DeviceVuln.range_start,
+            DeviceVuln.start_inclusive,
+            DeviceVuln.range_end,
+            DeviceVuln.end_inclusive,
+        )
         .join(Device, Device.id == DeviceVuln.device_id)
         .where(_ACTIVE)
-        .order_by(DeviceVuln.device_id, DeviceVuln.source, DeviceVuln.record_id)
-    ).scalars()
-    grouped: dict[tuple[str, str, str, str, str], list[DeviceVuln]] = {}
+    )
+    grouped: dict[tuple[str, str, str, str, str], list[Any]] = {}
     for row in rows:
-        key = (row.device_id, row.source, row.record_id, row.app_identifier, row.package)
-        grouped.setdefault(key, []).append(row)
-    for (device_id, *_), group in grouped.items():
+        grouped.setdefault(tuple(row[:5]), []).append(row)  # type: ignore[arg-type]
+    for (device_id, source, record_id, app, package), group in grouped.items():
         first = group[0]
         cves = tuple(r.vuln_id for r in group if r.vuln_id.upper().startswith("CVE-"))
         findings.setdefault(device_id, []).append(
             VulnFinding(
-                vuln_id=first.record_id,
+                vuln_id=record_id,
                 cve_ids=cves,
                 product=Product(first.product),
-                package=first.package,
-                app_identifier=first.app_identifier,
+                package=package,
+                app_identifier=app,
                 installed_version=first.installed_version,
-                matched_range=_range_of(first),
-                source=VulnSource(first.source),
-                component=first.component,
+                matched_range=VersionRange(
+                    first.range_start, first.start_inclusive, first.range_end, first.end_inclusive
+                ),
+                source=VulnSource(source),
             )
         )
     if not findings:
@@ -553,20 +566,33 @@ def _results_stamp(db: Session, state: VulnState) -> tuple[object, ...]:
     return (state.generation, latest, count)
 
 
+#: A large fleet changes some device's results every few seconds; within one feed generation
+#: the recommendations are worked out again at most this often.
+RECOMMENDATIONS_MIN_AGE_SECONDS = 30.0
+
+
 @dataclass
 class RecommendationCache:
-    """The fleet's recommendations, kept until a device's results or the feeds change."""
+    """The fleet's recommendations, kept until a device's results or the feeds change (and,
+    for results alone, at least `RECOMMENDATIONS_MIN_AGE_SECONDS`)."""
 
     _stamp: tuple[object, ...] | None = None
     _value: list[Recommendation] = field(default_factory=list)
+    _computed: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, db: Session, state: VulnState) -> list[Recommendation]:
         stamp = _results_stamp(db, state)
         with self._lock:
-            if stamp != self._stamp:
+            fresh_enough = (
+                self._stamp is not None
+                and self._stamp[0] == stamp[0]
+                and time.monotonic() - self._computed < RECOMMENDATIONS_MIN_AGE_SECONDS
+            )
+            if stamp != self._stamp and not fresh_enough:
                 self._value = recommend(_fleet(db), {}, state.severities)
                 self._stamp = stamp
+                self._computed = time.monotonic()
             return self._value
 
 
