@@ -84,7 +84,7 @@ read scores ``None``, an EPSS value outside 0..1 counts as unknown.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -383,21 +383,32 @@ def exposure_band(score: int) -> ExposureBand:
 
 
 def exposure_score(
-    findings: Sequence[VulnFinding], severities: Mapping[str, VulnSeverity]
+    findings: Sequence[VulnFinding],
+    severities: Mapping[str, VulnSeverity],
+    *,
+    risks: MutableMapping[str, Contribution] | None = None,
 ) -> ExposureScore:
-    """One device's exposure (see the module's "Exposure of a device")."""
+    """One device's exposure (see the module's "Exposure of a device"). `risks` remembers each
+    vulnerability's risk across calls with the same severities (a fleet shares them)."""
     vuln_ids = {vuln_id for finding in findings for vuln_id in finding_vuln_ids(finding)}
-    return exposure_for_ids(vuln_ids, severities)
+    return exposure_for_ids(vuln_ids, severities, risks=risks)
 
 
 def exposure_for_ids(
-    vuln_ids: Collection[str], severities: Mapping[str, VulnSeverity]
+    vuln_ids: Collection[str],
+    severities: Mapping[str, VulnSeverity],
+    *,
+    risks: MutableMapping[str, Contribution] | None = None,
 ) -> ExposureScore:
     """The exposure of a device with these distinct vulnerabilities (CVE or record ids)."""
-    ranked = sorted(
-        (_risk(vuln_id, severities.get(vuln_id)) for vuln_id in set(vuln_ids)),
-        key=lambda item: (-item.risk, item.vuln_id),
-    )
+    memo: MutableMapping[str, Contribution] = {} if risks is None else risks
+    items = []
+    for vuln_id in set(vuln_ids):
+        item = memo.get(vuln_id)
+        if item is None:
+            item = memo[vuln_id] = _risk(vuln_id, severities.get(vuln_id))
+        items.append(item)
+    ranked = sorted(items, key=lambda item: (-item.risk, item.vuln_id))
     remaining = 1.0
     contributions: list[Contribution] = []
     for rank, item in enumerate(ranked):

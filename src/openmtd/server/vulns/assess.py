@@ -64,9 +64,21 @@ def input_digest(d: DeviceInput) -> str:
     return hashlib.sha256(material).hexdigest()
 
 
+#: A stored finding's columns, in this order: the key first, then what it says.
+KEY_COLUMNS = ("vuln_id", "source", "record_id", "app_identifier")
+VALUE_COLUMNS = (
+    "product", "package", "installed_version", "range_start", "start_inclusive", "range_end",
+    "end_inclusive", "component", "severity", "base", "exploited", "epss",
+)  # fmt: skip
+ROW_COLUMNS = (*KEY_COLUMNS, *VALUE_COLUMNS)
+Row = tuple[Any, ...]  # ROW_COLUMNS' values
+#: How many findings' rows a state remembers before it starts afresh.
+FINDING_ROWS_MEMO = 1 << 20
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceResult:
-    rows: list[dict[str, Any]]
+    rows: list[Row]
     columns: dict[str, Any]
 
 
@@ -74,37 +86,46 @@ def _cut(text: str | None, size: int) -> str | None:
     return None if text is None else text[:size]
 
 
-def _rows(
-    device_id: str, findings: Sequence[VulnFinding], state: VulnState
-) -> list[dict[str, Any]]:
-    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+def _finding_rows(finding: VulnFinding, state: VulnState) -> tuple[Row, ...]:
+    """The stored rows of one finding, one per vulnerability id (memoized in the state)."""
+    rows = state.finding_rows.get(finding)
+    if rows is not None:
+        return rows
+    r = finding.matched_range
+    made = []
+    for vuln_id in finding_vuln_ids(finding):
+        severity = state.severities.get(vuln_id)
+        made.append(
+            (
+                vuln_id[:200],
+                finding.source.value,
+                finding.vuln_id[:200],
+                finding.app_identifier[:255],
+                finding.product.value,
+                finding.package[:512],
+                finding.installed_version[:160],
+                _cut(r.start, 160),
+                r.start_inclusive,
+                _cut(r.end, 160),
+                r.end_inclusive,
+                finding.component[:200],
+                "Unknown" if severity is None else severity.severity,
+                5.0 if severity is None else severity.base,
+                severity is not None and severity.exploited,
+                None if severity is None or severity.epss is None else severity.epss.score,
+            )
+        )
+    if len(state.finding_rows) >= FINDING_ROWS_MEMO:
+        state.finding_rows.clear()  # a cache: bounded, never wrong
+    state.finding_rows[finding] = rows = tuple(made)
+    return rows
+
+
+def _rows(findings: Sequence[VulnFinding], state: VulnState) -> list[Row]:
+    rows: dict[Row, Row] = {}
     for finding in findings:
-        r = finding.matched_range
-        for vuln_id in finding_vuln_ids(finding):
-            key = (vuln_id[:200], finding.source.value, finding.vuln_id[:200],
-                   finding.app_identifier[:255])  # fmt: skip
-            if key in rows:
-                continue  # an app known under two products: one row per record
-            severity = state.severities.get(vuln_id)
-            rows[key] = {
-                "device_id": device_id,
-                "vuln_id": key[0],
-                "source": key[1],
-                "record_id": key[2],
-                "app_identifier": key[3],
-                "product": finding.product.value,
-                "package": finding.package[:512],
-                "installed_version": finding.installed_version[:160],
-                "range_start": _cut(r.start, 160),
-                "start_inclusive": r.start_inclusive,
-                "range_end": _cut(r.end, 160),
-                "end_inclusive": r.end_inclusive,
-                "component": finding.component[:200],
-                "severity": "Unknown" if severity is None else severity.severity,
-                "base": 5.0 if severity is None else severity.base,
-                "exploited": severity is not None and severity.exploited,
-                "epss": None if severity is None or severity.epss is None else severity.epss.score,
-            }
+        for row in _finding_rows(finding, state):
+            rows.setdefault(row[:4], row)  # an app known under two products: one row a record
     return list(rows.values())
 
 
@@ -121,8 +142,8 @@ def assess(
         apps=() if d.os_only else tuple(apps),
     )
     match = state.matcher.match(facts)
-    exposure = exposure_score(match.findings, state.severities)
-    rows = _rows(d.device_id, match.findings, state)
+    exposure = exposure_score(match.findings, state.severities, risks=state.risks)
+    rows = _rows(match.findings, state)
     return DeviceResult(
         rows=rows,
         columns={
@@ -171,23 +192,17 @@ def failed(state: VulnState, d: DeviceInput, reason: str, *, now: datetime) -> D
 
 
 _UPDATE = update(Device).where(Device.id == bindparam("device"))
-_KEY = ("vuln_id", "source", "record_id", "app_identifier")
-_VALUES = (
-    "product", "package", "installed_version", "range_start", "start_inclusive", "range_end",
-    "end_inclusive", "component", "severity", "base", "exploited", "epss",
-)  # fmt: skip
-_COLUMNS = (*_KEY, *_VALUES)
 _INSERT = insert(DeviceVuln)
 _DELETE_ONE = delete(DeviceVuln).where(
     DeviceVuln.device_id == bindparam("device_id"),
-    *(getattr(DeviceVuln, k) == bindparam(f"k_{k}") for k in _KEY),
+    *(getattr(DeviceVuln, k) == bindparam(f"k_{k}") for k in KEY_COLUMNS),
 )
 _APPS = select(DeviceApp.identifier, DeviceApp.version, DeviceApp.name).where(
     DeviceApp.device_id == bindparam("device")
 )
 
-#: A device's stored findings: (vuln_id, source, record_id, app_identifier) -> every column.
-StoredRows = dict[tuple[Any, ...], tuple[Any, ...]]
+#: A device's stored findings: the key columns -> the row.
+StoredRows = dict[Row, Row]
 
 
 def stored_rows(db: Session, device_ids: Sequence[str]) -> dict[str, StoredRows]:
@@ -195,11 +210,10 @@ def stored_rows(db: Session, device_ids: Sequence[str]) -> dict[str, StoredRows]
     found: dict[str, StoredRows] = {device_id: {} for device_id in device_ids}
     if not device_ids:
         return found
-    columns = [getattr(DeviceVuln, c) for c in _COLUMNS]
-    for row in db.execute(
-        select(DeviceVuln.device_id, *columns).where(DeviceVuln.device_id.in_(list(device_ids)))
-    ):
-        found[row[0]][tuple(row[1:5])] = tuple(row[1:])
+    columns = [getattr(DeviceVuln, c) for c in ROW_COLUMNS]
+    query = select(DeviceVuln.device_id, *columns).where(DeviceVuln.device_id.in_(device_ids))
+    for device_id, *values in db.connection().execute(query):  # Core: no ORM row processing
+        found[device_id][tuple(values[:4])] = tuple(values)
     return found
 
 
@@ -214,25 +228,20 @@ def store(
     conn.execute(_UPDATE, {"device": device_id, **result.columns})
     if previous is None:
         previous = stored_rows(db, [device_id])[device_id]
-    wanted = {tuple(r[c] for c in _KEY): r for r in result.rows}
-    stale = [
-        key
-        for key, values in previous.items()
-        if key not in wanted or tuple(wanted[key][c] for c in _COLUMNS) != values
-    ]
-    fresh = [
-        row
-        for key, row in wanted.items()
-        if key not in previous or tuple(row[c] for c in _COLUMNS) != previous[key]
-    ]
+    wanted = {row[:4]: row for row in result.rows}
+    stale = [key for key, row in previous.items() if wanted.get(key) != row]
+    fresh = [row for key, row in wanted.items() if previous.get(key) != row]
     if stale:
         conn.execute(
             _DELETE_ONE,
-            [{"device_id": device_id, **{f"k_{k}": v for k, v in zip(_KEY, key, strict=True)}}
-             for key in stale],
+            [{"device_id": device_id, **dict(zip(("k_" + k for k in KEY_COLUMNS), key,
+                                                 strict=True))} for key in stale],
         )  # fmt: skip
     if fresh:
-        conn.execute(_INSERT, fresh)
+        conn.execute(
+            _INSERT,
+            [{"device_id": device_id, **dict(zip(ROW_COLUMNS, row, strict=True))} for row in fresh],
+        )
 
 
 def stored_apps(db: Session, device_id: str) -> list[AppInfo]:

@@ -31,7 +31,7 @@ from openmtd.server.web.sync import counter
 from openmtd.store.models import Device, DeviceApp
 
 log = logging.getLogger(__name__)
-REMATCH_BATCH = 200
+REMATCH_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +133,10 @@ def _apps_of(db: Session, device_ids: list[str]) -> dict[str, list[AppInfo]]:
     apps: dict[str, list[AppInfo]] = {}
     if not device_ids:
         return apps
-    for device_id, identifier, version, name in db.execute(
-        select(DeviceApp.device_id, DeviceApp.identifier, DeviceApp.version, DeviceApp.name).where(
-            DeviceApp.device_id.in_(device_ids)
-        )
-    ):
+    query = select(
+        DeviceApp.device_id, DeviceApp.identifier, DeviceApp.version, DeviceApp.name
+    ).where(DeviceApp.device_id.in_(device_ids))
+    for device_id, identifier, version, name in db.connection().execute(query):
         apps.setdefault(device_id, []).append(AppInfo(identifier, version, name))
     return apps
 

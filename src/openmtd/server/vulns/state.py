@@ -14,15 +14,16 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openmtd.domain.vulns import EpssScore, KevEntry, VulnRecord
+from openmtd.domain.vulns import EpssScore, KevEntry, VulnFinding, VulnRecord
 from openmtd.engines.vulns.index import VulnIndex
 from openmtd.engines.vulns.mapping import DEFAULT_MAPPING, AppMapping
 from openmtd.engines.vulns.match import Matcher
-from openmtd.engines.vulns.scoring import VulnSeverity, severity_index
+from openmtd.engines.vulns.scoring import Contribution, VulnSeverity, severity_index
 from openmtd.intel.vuln_feeds.wire import record_from_json
 from openmtd.server.web.sync import counter
 from openmtd.store.models import EpssRow, KevRow, VulnMappingRow, VulnRecordRow
@@ -46,6 +47,11 @@ class VulnState:
     matcher: Matcher
     #: vulnerability id (CVE or record id) -> the records that describe it, one per feed
     records_by_vuln: Mapping[str, tuple[VulnRecord, ...]] = field(default_factory=dict)
+    #: What assessing a fleet works out once per vulnerability and per finding (the matcher
+    #: hands devices on the same versions the same findings): risks for the exposure score,
+    #: stored rows for `device_vulns`.
+    risks: dict[str, Contribution] = field(default_factory=dict)
+    finding_rows: dict[VulnFinding, tuple[tuple[Any, ...], ...]] = field(default_factory=dict)
 
 
 def stored_records(db: Session) -> Iterator[VulnRecord]:
