@@ -49,6 +49,9 @@ EXPECTED_ADMIN_ONLY = {
     ("POST", "/api/web/feeds/{feed_id}/refresh"),
     ("PUT", "/api/web/policy"),
     ("POST", "/api/apps/rescan"),
+    ("POST", "/api/vulns/imports"),
+    ("PUT", "/api/vulns/mapping"),
+    ("POST", "/api/vulns/rematch"),
 }
 ANALYST_ONLY = {("PATCH", "/api/alerts/{alert_id}"), ("POST", "/api/apps/analyses")}
 PUBLIC: set[tuple[str, str]] = set()  # no console /api route is public
