@@ -5,14 +5,68 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openmtd.domain.enums import RiskLevel
+from openmtd.domain.network import SecurityKind, normalize_mac
+from openmtd.domain.network_certs import parse_pin
+from openmtd.engines.network.thumbprints import parse_trusted_ca_list
 
 
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "openmtd"
+
+
+class NetworkCanary(BaseModel):
+    """A TLS endpoint the agents handshake with to see whether something intercepts them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.\-:\[\]]+$")
+    port: int = Field(default=443, ge=1, le=65535)
+    address: str = Field(
+        default="",
+        max_length=253,
+        description="Where to connect, when not `host` itself (the name checked is `host`).",
+    )
+    pins: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 of the SubjectPublicKeyInfo of a certificate the chain must "
+        "contain (hex or base64); a valid chain without one of them is interception.",
+    )
+
+    @field_validator("pins")
+    @classmethod
+    def _pins(cls, values: list[str]) -> list[str]:
+        for value in values:
+            parse_pin(value)  # ValueError names the bad pin
+        return values
+
+
+class CorporateWifi(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ssid: str = Field(min_length=1, max_length=32)
+    bssids: list[str] = Field(default_factory=list, max_length=256)
+    minimum_security: str = Field(default="wpa2-personal", max_length=32)
+
+    @field_validator("bssids")
+    @classmethod
+    def _bssids(cls, values: list[str]) -> list[str]:
+        checked = []
+        for value in values:
+            mac = normalize_mac(value)
+            if mac is None:
+                raise ValueError(f"{value!r} is not a BSSID (six hex octets)")
+            checked.append(mac)
+        return checked
+
+    @field_validator("minimum_security")
+    @classmethod
+    def _security(cls, value: str) -> str:
+        kinds = [k.value for k in SecurityKind if k is not SecurityKind.UNKNOWN]
+        if value not in kinds:
+            raise ValueError(f"{value!r} is not one of {', '.join(kinds)}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -151,6 +205,57 @@ class Settings(BaseSettings):
         description="On which compromised devices the agent stops its web protection and clears "
         "its local data: 'ios' (as the reference product), 'all', or 'off'.",
     )
+
+    network_protection: bool = Field(
+        default=True,
+        description="Network protection on the agents: rogue Wi-Fi and rogue certificate "
+        "detection (the reference product's network protection enable key).",
+    )
+    open_network_detection: Literal[0, 1, 2] = Field(
+        default=2,
+        description="Open Wi-Fi networks: 2 enable (recorded, the user is told), 1 audit "
+        "(recorded, the user is not told), 0 disable.",
+    )
+    certificate_detection: Literal[0, 1, 2] = Field(
+        default=2,
+        description="Rogue certificates and TLS interception: 2 enable, 1 audit, 0 disable.",
+    )
+    trusted_ca_list: str = Field(
+        default="",
+        description="Trusted CA certificate list: comma-separated SHA-1 thumbprints, hex with "
+        "or without spaces between bytes (the reference format); chains through these CAs are "
+        "not reported.",
+    )
+    network_user_trust: bool = Field(
+        default=False,
+        description="End-user trust flow: people may trust a network or a certificate "
+        "themselves; every such choice is recorded.",
+    )
+    network_auto_remediation: bool = Field(
+        default=True,
+        description="Resolve a network alert by itself when the device leaves the network or "
+        "the certificate is gone.",
+    )
+    network_canaries: list[NetworkCanary] = Field(
+        default_factory=list,
+        description="TLS endpoints the agents check for interception, as JSON: "
+        '[{"host": "mtd.example.com", "port": 443, "pins": ["<SPKI SHA-256 hex>"]}].',
+    )
+    corporate_wifi: list[CorporateWifi] = Field(
+        default_factory=list,
+        description="The organisation's Wi-Fi networks, as JSON: "
+        '[{"ssid": "Corp", "bssids": ["aa:bb:cc:dd:ee:ff"], "minimum_security": "wpa2-personal"}]'
+        "; the same SSID with another access point or weaker security is an evil twin.",
+    )
+
+    @field_validator("trusted_ca_list")
+    @classmethod
+    def _thumbprints(cls, value: str) -> str:
+        parse_trusted_ca_list(value)  # TrustedCaListError (a ValueError) names the problem
+        return value
+
+    def trusted_ca_thumbprints(self) -> frozenset[str]:
+        return parse_trusted_ca_list(self.trusted_ca_list)
 
     def allowed_feed_dirs(self) -> list[Path]:
         return [self.data_dir / "feeds", *self.feed_dirs]

@@ -325,6 +325,7 @@ class TestSync:
             "exclude_url_in_report": False,
             "exclude_app_in_report": False,
             "vulnerability_privacy_mode": False,
+            "network_protection_privacy": True,
         }
         assert api.checkin(device)["sync_etag"] == etag  # check-ins announce the same ETag
         second = self.sync(api, device, etag)

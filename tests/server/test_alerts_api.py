@@ -19,7 +19,7 @@ MALWARE = {
     "evidence": {"package": "com.bad"},
 }
 JAILBREAK = {"category": "Jailbreak", "title": "jailbroken", "severity": "High", "key": "jb"}
-WIFI = {"category": "RogueWifi", "title": "evil twin", "severity": "Low", "key": "cafe"}
+WIFI = {"category": "RogueWifi", "title": "Rogue Wi-Fi network", "severity": "Low", "key": "cafe"}
 PHISHING = {
     "category": "Phishing",
     "title": "phishing warning",
@@ -220,12 +220,12 @@ def test_alert_filters_and_pagination(api: Api, clock: FakeClock) -> None:
     assert titles(severity="High") == {"jailbroken"}
     assert titles(severity="Informational") == {"phishing warning"}
     assert titles(status="Resolved") == {"jailbroken"}
-    assert titles(status="New") == {"malicious app", "evil twin", "phishing warning"}
-    assert titles(active=True) == {"malicious app", "evil twin", "phishing warning"}
-    assert titles(category="RogueWifi") == {"evil twin"}
-    assert titles(device_id=android["device_id"]) == {"malicious app", "evil twin"}
+    assert titles(status="New") == {"malicious app", "Rogue Wi-Fi network", "phishing warning"}
+    assert titles(active=True) == {"malicious app", "Rogue Wi-Fi network", "phishing warning"}
+    assert titles(category="RogueWifi") == {"Rogue Wi-Fi network"}
+    assert titles(device_id=android["device_id"]) == {"malicious app", "Rogue Wi-Fi network"}
     assert titles(platform="ios") == {"jailbroken", "phishing warning"}
-    assert titles(platform="android", severity="Low") == {"evil twin"}
+    assert titles(platform="android", severity="Low") == {"Rogue Wi-Fi network"}
     assert titles(assigned_to="carol") == {"jailbroken"}
     assert titles(category="Nothing") == set()
     # Newest activity first, then pages.

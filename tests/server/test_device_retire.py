@@ -12,7 +12,7 @@ from conftest import Api, FakeClock
 _ = fast_passwords  # autouse
 
 MALWARE = {"category": "Malware", "title": "bad app", "severity": "High", "key": "com.bad"}
-WIFI = {"category": "RogueWifi", "title": "evil twin", "severity": "Low", "key": "cafe"}
+WIFI = {"category": "RogueWifi", "title": "Rogue Wi-Fi network", "severity": "Low", "key": "cafe"}
 
 
 def retire(api: Api, device_id: str, reason: str = "lost phone", role: str = "admin") -> Any:
@@ -54,8 +54,8 @@ def test_admin_retires_a_device(api: Api, clock: FakeClock) -> None:
     assert d["retired_at"] == "2026-11-26T14:00:00Z"
     # Its alerts are resolved, so its risk no longer counts.
     assert sorted((a["title"], a["status"]) for a in d["alerts"]) == [
+        ("Rogue Wi-Fi network", "Resolved"),
         ("bad app", "Resolved"),
-        ("evil twin", "Resolved"),
     ]
     assert all(a["resolved_at"] == "2026-11-26T14:00:00Z" for a in d["alerts"])
     assert d["risk_level"] == "Secured"

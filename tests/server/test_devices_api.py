@@ -66,7 +66,9 @@ def fleet(api: Api, clock: FakeClock) -> dict[str, dict[str, Any]]:
             "os_version": "18.3.2",
             "model": "iPhone 15",
         },
-        detections=[{"category": "RogueWifi", "title": "evil twin", "severity": "Low", "key": "w"}],
+        detections=[
+            {"category": "RogueWifi", "title": "Rogue Wi-Fi network", "severity": "Low", "key": "w"}
+        ],
     )
     clock.advance(days=7)  # pixel (last seen day 0) is now unresponsive; the others are not
     # (galaxy and iphone were last seen exactly 7 days ago: not more than 7)

@@ -175,6 +175,7 @@ class TestPersonalProfile:
             "exclude_url_in_report": True,
             "exclude_app_in_report": True,
             "vulnerability_privacy_mode": False,
+            "network_protection_privacy": True,
         }
 
     def test_refused_when_the_work_profile_device_is_retired(self, api: Api) -> None:

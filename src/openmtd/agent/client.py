@@ -99,6 +99,7 @@ def privacy_from_server(values: dict[str, Any]) -> PrivacySettings:
         exclude_url_in_report=bool(values.get("exclude_url_in_report", False)),
         exclude_app_in_report=bool(values.get("exclude_app_in_report", False)),
         vulnerability_privacy_mode=bool(values.get("vulnerability_privacy_mode", False)),
+        network_protection_privacy=bool(values.get("network_protection_privacy", True)),
     )
 
 
@@ -173,6 +174,7 @@ class AgentClient:
                 "exclude_url_in_report": privacy.exclude_url_in_report,
                 "exclude_app_in_report": privacy.exclude_app_in_report,
                 "vulnerability_privacy_mode": privacy.vulnerability_privacy_mode,
+                "network_protection_privacy": privacy.network_protection_privacy,
             }
         data = self._json(self._send("POST", "/enroll", json=body))
         return Enrollment(

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from openmtd.agent import network, web
 from openmtd.agent import state as agent_state
-from openmtd.agent import web
 from openmtd.agent.client import AgentClient, AgentError, DeviceDescription, Enrollment, SyncPayload
 from openmtd.agent.collectors.simulated import SimulatedDevice
 from openmtd.agent.spool import spool_for
@@ -231,6 +231,7 @@ def onboard(
                 )
                 state = apply_sync(state, result)
                 agent_state.save(state_dir, state)
+                network.save_policy(state_dir, result.policy.get("network"))
                 synced = True
     except AgentError:
         pass  # enrolled; the next run syncs (without an ETag: no web settings on disk yet)

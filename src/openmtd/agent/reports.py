@@ -20,6 +20,7 @@ from openmtd.domain.device import (
     IntegritySignal,
     NetworkObservation,
 )
+from openmtd.engines.network.redact import without_network_details
 from openmtd.engines.privacy import PrivacySettings
 from openmtd.engines.web.detections import without_url
 
@@ -52,6 +53,8 @@ def detection_json(detection: Detection, privacy: PrivacySettings) -> dict[str, 
     title, key = detection.title, detection.key
     if privacy.exclude_url_in_report:
         title, key, evidence = without_url(detection.category, title, key, evidence)
+    if privacy.network_protection_privacy:
+        title, key, evidence = without_network_details(detection.category, title, key, evidence)
     return {
         "category": detection.category,
         "title": title,
@@ -103,8 +106,8 @@ def build_checkin(
         },
         "apps": (None if privacy.vulnerability_privacy_mode else [app_json(a) for a in facts.apps]),
         "integrity_signals": [{"name": s.name, "value": s.value} for s in integrity_signals],
-        "network_observations": [
-            {"kind": o.kind, "attributes": dict(o.attributes)} for o in network_observations
-        ],
+        "network_observations": []
+        if privacy.network_protection_privacy
+        else [{"kind": o.kind, "attributes": dict(o.attributes)} for o in network_observations],
         "detections": [detection_json(d, privacy) for d in detections],
     }

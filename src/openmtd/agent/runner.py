@@ -8,13 +8,13 @@ delivered now is spooled, never lost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from openmtd.agent import outbox, web
+from openmtd.agent import network, outbox, web
 from openmtd.agent import state as agent_state
 from openmtd.agent.apps import Upload, upload_requested
 from openmtd.agent.client import AgentClient, AgentError, CheckInAnswer, SyncPayload
@@ -30,6 +30,7 @@ from openmtd.agent.integrity import (
 from openmtd.agent.onboarding import ClientFactory, apply_sync
 from openmtd.agent.reports import build_checkin
 from openmtd.agent.spool import Spool, is_retryable, spool_for
+from openmtd.domain.device import Detection, NetworkObservation
 
 
 class DeviceMismatch(Exception):
@@ -87,10 +88,16 @@ def run_once(
     spool: Spool | None = None,
     apk_files: Mapping[str, Path] | None = None,
     attesters: Mapping[str, Attester] | None = None,
+    network_observations: Sequence[NetworkObservation] = (),
+    tls_probe: network.Probe | None = None,
+    installed_roots: Sequence[bytes] = (),
 ) -> RunResult:
     """`apk_files`: the APK files this device holds, by SHA-256; those the server asks for
     after the check-in are uploaded for analysis. `attesters`: what can attest this device, by
-    evidence kind; the kinds the server asks for are attested after the check-in."""
+    evidence kind; the kinds the server asks for are attested after the check-in.
+    `network_observations`: the Wi-Fi networks the collector saw; `installed_roots`: root
+    certificates (DER) the user or a profile installed; both are judged by network protection
+    with the canaries of the server's policy (`agent.network`)."""
     state = agent_state.load(state_dir)
     if device.hardware_id != state.hardware_id or device.facts.platform is not state.platform:
         raise DeviceMismatch(
@@ -101,6 +108,7 @@ def run_once(
     spool = spool or spool_for(state_dir)
     facts = replace(device.facts, scenario=state.scenario)
     detections = outbox.drain(state_dir)
+    network_found: list[Detection] = []
 
     def report_now() -> dict[str, Any]:
         return build_checkin(
@@ -108,7 +116,8 @@ def run_once(
             collected_at=now,
             privacy=state.privacy,
             integrity_signals=device.integrity_signals,
-            detections=detections,
+            network_observations=network_observations,
+            detections=[*detections, *network_found],
             device_tag=state.device_tag,
         )
 
@@ -128,7 +137,8 @@ def run_once(
         try:
             # Without web settings on disk (just enrolled, or the folder was lost) the ETag
             # would hide the indicator sets the agent has never downloaded.
-            etag = state.sync_etag if web.has_settings(state_dir) else ""
+            held = web.has_settings(state_dir) and network.has_policy(state_dir)
+            etag = state.sync_etag if held else ""
             result = client.sync(state.device_id, etag=etag or None)
         except AgentError as e:
             if not is_retryable(e):
@@ -136,6 +146,7 @@ def run_once(
             return spooled(report_now(), e)
         if isinstance(result, SyncPayload):
             state = apply_sync(state, result)
+            network.save_policy(state_dir, result.policy.get("network"))
             settings = web.WebSettings.from_sync(
                 result.web, result.device_groups, result.indicator_sets
             )
@@ -153,6 +164,18 @@ def run_once(
                     raise
                 return spooled(report_now(), e)
 
+        if not state.protection_stopped:
+            network_found.extend(
+                network.network_detections(
+                    state_dir,
+                    network.load_policy(state_dir),
+                    state.platform,
+                    network_observations,
+                    now=now,
+                    probe=tls_probe or network.probe_canary,
+                    installed_roots=installed_roots,
+                )
+            )
         report = report_now()
         flushed = spool.flush(lambda body: client.check_in(state.device_id, body))
         done: dict[str, Any] = {

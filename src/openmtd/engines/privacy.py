@@ -18,6 +18,9 @@ class PrivacySettings:
     exclude_url_in_report: bool = False
     exclude_app_in_report: bool = False
     vulnerability_privacy_mode: bool = False
+    # Network protection privacy: no SSID, BSSID or certificate detail leaves the device, only
+    # the finding (on by default everywhere, as in the reference product).
+    network_protection_privacy: bool = True
 
 
 def default_privacy(scope: ProtectionScope) -> PrivacySettings:

@@ -25,6 +25,7 @@ class PrivacyChoices(Strict):
     exclude_url_in_report: bool | None = None
     exclude_app_in_report: bool | None = None
     vulnerability_privacy_mode: bool | None = None
+    network_protection_privacy: bool | None = None
 
 
 class DeviceDescription(Strict):

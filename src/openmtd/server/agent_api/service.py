@@ -22,6 +22,7 @@ from openmtd.domain.enums import (
 )
 from openmtd.domain.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from openmtd.domain.integrity import IntegrityState
+from openmtd.engines.network.redact import without_network_details
 from openmtd.engines.privacy import default_privacy
 from openmtd.engines.web.detections import without_url
 from openmtd.enrollment.scenarios import check_enrollment, check_scenario
@@ -403,7 +404,10 @@ def check_in(
         "tags": format_tags([*parse_tags(device.assigned_tags), *f.tags]),
         "signals": {
             "integrity": integrity_signals,
-            "network": [obs.model_dump() for obs in req.network_observations],
+            # Raw network observations are kept only when network privacy is off.
+            "network": []
+            if network_privacy(device.privacy)
+            else [obs.model_dump() for obs in req.network_observations],
         },
     }
     inventory_changed = False
@@ -444,7 +448,11 @@ def check_in(
             app_service.apk_requests(db, device_id=device.id, scope=apps.apk_upload_scope)
         )
     exclude_url = bool(device.privacy.get("exclude_url_in_report"))
-    detections = [_detection(d, exclude_url=exclude_url) for d in req.detections]
+    network_private = network_privacy(device.privacy)
+    detections = [
+        _detection(d, exclude_url=exclude_url, network_private=network_private)
+        for d in req.detections
+    ]
     platform = Platform(device.platform)
     state = IntegrityState(device.integrity_state)
     if judged is not None:
@@ -548,13 +556,22 @@ def _assess_vulns(
     vuln_store(db, device.id, result)
 
 
-def _detection(d: DetectionReport, *, exclude_url: bool) -> Detection:
+def network_privacy(privacy: dict[str, bool]) -> bool:
+    """Network protection privacy is on unless the device's policy turned it off."""
+    return bool(privacy.get("network_protection_privacy", True))
+
+
+def _detection(d: DetectionReport, *, exclude_url: bool, network_private: bool) -> Detection:
     """A reported detection; with "exclude URL in report" on, a web detection loses every
-    trace of the URL here too, whatever the agent sent (the privacy control is enforced twice)."""
+    trace of the URL here too, whatever the agent sent, and with network protection privacy
+    on a network detection loses every SSID, BSSID and certificate detail (the privacy
+    controls are enforced twice)."""
     evidence = d.evidence
     title, key = d.title, d.key
     if exclude_url:
         title, key, evidence = without_url(d.category, title, key, evidence)
+    if network_private:
+        title, key, evidence = without_network_details(d.category, title, key, evidence)
     return Detection(
         category=d.category,
         title=title,
@@ -657,16 +674,31 @@ def bump_policy_generation(db: Session, *, now: datetime) -> int:
     return bump(db, POLICY_GENERATION, now=now)
 
 
-def agent_policy(settings: Settings) -> dict[str, int | str]:
+def agent_policy(settings: Settings) -> dict[str, object]:
     """The server settings every agent follows (part of the sync payload and its ETag)."""
     return {
         "checkin_interval_seconds": settings.checkin_interval_seconds,
         "unresponsive_days": settings.unresponsive_days,
         "compromised_device_response": settings.compromised_device_response,
+        "network": network_policy(settings),
     }
 
 
-def sync_etag(device: AgentDevice, policy: dict[str, int | str]) -> str:
+def network_policy(settings: Settings) -> dict[str, object]:
+    """Network protection as the agents apply it (the reference product's controls)."""
+    return {
+        "enabled": settings.network_protection,
+        "open_network_detection": settings.open_network_detection,
+        "certificate_detection": settings.certificate_detection,
+        "trusted_ca_thumbprints": sorted(settings.trusted_ca_thumbprints()),
+        "user_trust": settings.network_user_trust,
+        "auto_remediation": settings.network_auto_remediation,
+        "canaries": [c.model_dump() for c in settings.network_canaries],
+        "corporate_wifi": [w.model_dump() for w in settings.corporate_wifi],
+    }
+
+
+def sync_etag(device: AgentDevice, policy: dict[str, object]) -> str:
     """Changes with the policy generation, the agent policy, the group and privacy settings."""
     material = orjson.dumps(
         [device.policy_generation, policy, device.device_group, device.privacy],

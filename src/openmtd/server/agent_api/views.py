@@ -145,7 +145,7 @@ def sync(
         device_id=device.id,
         device_group=device.device_group,
         device_groups=service.device_groups(device),
-        checkin_interval_seconds=int(policy["checkin_interval_seconds"]),
+        checkin_interval_seconds=ctx.settings.checkin_interval_seconds,
         privacy=device.privacy,
         policy=dict(policy),
         web=WebSettings(

@@ -128,6 +128,7 @@ PRIVACY_LABELS = {
     "exclude_url_in_report": "Hide URL and domain in phishing reports",
     "exclude_app_in_report": "Hide app details in malware reports",
     "vulnerability_privacy_mode": "Vulnerability privacy mode (no app inventory sent)",
+    "network_protection_privacy": "Network protection privacy (no network or certificate details)",
 }
 
 
