@@ -248,6 +248,12 @@ class Settings(BaseSettings):
         "; the same SSID with another access point or weaker security is an evil twin.",
     )
 
+    known_bad_networks_file: Path | None = Field(
+        default=None,
+        description="Known-bad Wi-Fi networks: a CSV 'type,value,title' (type ssid or bssid) "
+        "or a plain list of SSIDs and BSSIDs, one a line; read again when the file changes.",
+    )
+
     @field_validator("trusted_ca_list")
     @classmethod
     def _thumbprints(cls, value: str) -> str:

@@ -252,3 +252,20 @@ def test_the_user_trust_flow_needs_the_admins_consent_and_is_recorded(tmp_path: 
         tmp_path / "other", allowing, Platform.ANDROID, [wifi(ROGUE_BSSID)], now=now
     )
     assert [d.category for d in other] == ["RogueWifi"]
+
+
+def test_a_known_bad_network_from_the_admins_list_is_a_rogue_wifi_alert(
+    server: ServerThread, api: Api, tmp_path: Path
+) -> None:
+    listing = tmp_path / "known-bad.csv"
+    listing.write_text(f"type,value,title\nbssid,{ROGUE_BSSID},WiFi Pineapple at HQ\nssid,x\n")
+    ctx = api.app.state.ctx
+    ctx.settings = ctx.settings.model_copy(update={"known_bad_networks_file": listing})
+    state_dir = tmp_path / "phone"
+    device = enroll(
+        server, api, state_dir, privacy=PrivacySettings(network_protection_privacy=False)
+    )
+    device_id = agent_state.load(state_dir).device_id
+    run_once(state_dir, device, now=api.clock(), network_observations=[wifi(ROGUE_BSSID)])
+    titles = sorted(a["title"] for a in alerts(api, device_id))
+    assert any("known malicious network" in t for t in titles), titles

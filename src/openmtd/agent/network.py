@@ -28,6 +28,8 @@ from openmtd.domain.network import (
     DetectionMode,
     SecurityKind,
     WifiHistory,
+    WifiIndicator,
+    WifiIndicatorType,
     WifiPolicy,
     normalize_mac,
 )
@@ -93,6 +95,12 @@ class NetworkPolicy:
             wifi=WifiPolicy(
                 open_network_mode=DetectionMode(int(doc.get("open_network_detection", 2))),
                 corporate_profiles=profiles,
+                indicators=tuple(
+                    WifiIndicator(
+                        WifiIndicatorType(i["type"]), str(i["value"]), str(i.get("title", ""))
+                    )  # fmt: skip
+                    for i in doc.get("known_bad_networks", [])
+                ),
                 auto_remediation=auto,
             ),
             certificate_mode=CertDetectionMode(int(doc.get("certificate_detection", 2))),
