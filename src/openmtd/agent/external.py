@@ -32,6 +32,7 @@ class ExternalDevice:
     name: str
     facts: DeviceFacts
     integrity_signals: tuple[IntegritySignal, ...] = ()
+    installed_roots: tuple[bytes, ...] = ()  # DER of roots the user or a profile installed
 
 
 def _agent_device(device: ExternalDevice) -> SimulatedDevice:
@@ -91,4 +92,5 @@ def report(
         now=now,
         client_factory=client_factory,
         apk_files=apk_files,
+        installed_roots=device.installed_roots,
     )

@@ -275,6 +275,7 @@ def ios(
         name=collection.name,
         facts=collection.facts,
         integrity_signals=collection.integrity_signals,
+        installed_roots=tuple(c.der for c in collection.root_certificates if c.der),
     )
     onboarded, result = _enroll_and_report(
         plan, device, directory, report=report, yes=yes, force=force

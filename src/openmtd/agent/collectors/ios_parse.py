@@ -32,7 +32,7 @@ import hashlib
 import plistlib
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -497,6 +497,7 @@ class ProfileCertificate:
     self_signed: bool = False
     certificate_authority: bool = False
     problem: str = ""
+    der: bytes = field(default=b"", repr=False)  # what network protection judges
 
     @property
     def parsed(self) -> bool:
@@ -593,6 +594,7 @@ def parse_certificate(
             ca = False
         return replace(
             base,
+            der=der,
             sha1=hashlib.sha1(der).hexdigest(),  # noqa: S324 - a thumbprint, not a signature
             sha256=hashlib.sha256(der).hexdigest(),
             subject=subject,
