@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -248,6 +249,11 @@ class Settings(BaseSettings):
         "; the same SSID with another access point or weaker security is an evil twin.",
     )
 
+    server_canary_pins: list[str] = Field(
+        default_factory=list,
+        description="When public_url is https, the agents check this server as a canary too; "
+        "these SPKI SHA-256 pins (hex or base64) of its certificate chain make it a pinned one.",
+    )
     known_bad_networks_file: Path | None = Field(
         default=None,
         description="Known-bad Wi-Fi networks: a CSV 'type,value,title' (type ssid or bssid) "
@@ -259,6 +265,25 @@ class Settings(BaseSettings):
     def _thumbprints(cls, value: str) -> str:
         parse_trusted_ca_list(value)  # TrustedCaListError (a ValueError) names the problem
         return value
+
+    @field_validator("server_canary_pins")
+    @classmethod
+    def _server_pins(cls, values: list[str]) -> list[str]:
+        for value in values:
+            parse_pin(value)
+        return values
+
+    def canaries(self) -> list[NetworkCanary]:
+        """The configured canaries, and this server itself when it is reached over https."""
+        listed = list(self.network_canaries)
+        url = urlsplit(self.public_url)
+        if url.scheme == "https" and url.hostname:
+            port = url.port or 443
+            if not any(c.host == url.hostname and c.port == port for c in listed):
+                listed.append(
+                    NetworkCanary(host=url.hostname, port=port, pins=self.server_canary_pins)
+                )
+        return listed
 
     def trusted_ca_thumbprints(self) -> frozenset[str]:
         return parse_trusted_ca_list(self.trusted_ca_list)

@@ -56,3 +56,13 @@ def test_the_sync_payload_carries_the_network_policy_and_its_etag_follows_it(api
     second = api.client.get(path, headers={**headers, "If-None-Match": first.headers["etag"]})
     assert second.status_code == 200
     assert second.json()["policy"]["network"]["trusted_ca_thumbprints"] == [SHA1]
+
+
+def test_the_server_is_a_canary_when_it_is_reached_over_https() -> None:
+    pin = "11" * 32
+    s = Settings(public_url="https://mtd.example.test:8443", server_canary_pins=[pin])
+    [canary] = s.canaries()
+    assert (canary.host, canary.port, canary.pins) == ("mtd.example.test", 8443, [pin])
+    assert Settings(public_url="http://127.0.0.1:8443").canaries() == []
+    with pytest.raises(ValidationError, match="pin"):
+        Settings(server_canary_pins=["nope"])

@@ -699,7 +699,7 @@ def network_policy(settings: Settings) -> dict[str, object]:
         "trusted_ca_thumbprints": sorted(settings.trusted_ca_thumbprints()),
         "user_trust": settings.network_user_trust,
         "auto_remediation": settings.network_auto_remediation,
-        "canaries": [c.model_dump() for c in settings.network_canaries],
+        "canaries": [c.model_dump() for c in settings.canaries()],
         "corporate_wifi": [w.model_dump() for w in settings.corporate_wifi],
         "known_bad_networks": known_bad_networks(settings.known_bad_networks_file),
     }
