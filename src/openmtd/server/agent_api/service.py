@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,7 +23,6 @@ from openmtd.domain.enums import (
 from openmtd.domain.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from openmtd.domain.integrity import IntegrityState
 from openmtd.engines.network.redact import without_network_details
-from openmtd.engines.network.wifi_indicators import parse_wifi_indicators
 from openmtd.engines.privacy import default_privacy
 from openmtd.engines.web.detections import without_url
 from openmtd.enrollment.scenarios import check_enrollment, check_scenario
@@ -59,6 +55,7 @@ from openmtd.server.apps import service as app_service
 from openmtd.server.apps.protection import AppProtection
 from openmtd.server.integrity import service as integrity_service
 from openmtd.server.integrity.verifiers import IntegrityVerifiers
+from openmtd.server.network_policy import network_policy
 from openmtd.server.vulns.assess import DeviceInput, stored_apps
 from openmtd.server.vulns.assess import assess as vuln_assess
 from openmtd.server.vulns.assess import failed as vuln_failed
@@ -68,8 +65,6 @@ from openmtd.server.vulns.protection import VulnProtection
 from openmtd.server.vulns.state import VULN_GENERATION
 from openmtd.server.web.sync import POLICY_GENERATION, bump
 from openmtd.store.models import Alert, CheckIn, Device, DeviceApp, OnboardingToken, SyncGeneration
-
-log = logging.getLogger(__name__)
 
 
 def _merge_privacy(defaults: dict[str, bool], chosen: PrivacyChoices) -> dict[str, bool]:
@@ -688,51 +683,6 @@ def agent_policy(settings: Settings) -> dict[str, object]:
         "compromised_device_response": settings.compromised_device_response,
         "network": network_policy(settings),
     }
-
-
-def network_policy(settings: Settings) -> dict[str, object]:
-    """Network protection as the agents apply it (the reference product's controls)."""
-    return {
-        "enabled": settings.network_protection,
-        "open_network_detection": settings.open_network_detection,
-        "certificate_detection": settings.certificate_detection,
-        "trusted_ca_thumbprints": sorted(settings.trusted_ca_thumbprints()),
-        "user_trust": settings.network_user_trust,
-        "auto_remediation": settings.network_auto_remediation,
-        "canaries": [c.model_dump() for c in settings.canaries()],
-        "corporate_wifi": [w.model_dump() for w in settings.corporate_wifi],
-        "known_bad_networks": known_bad_networks(settings.known_bad_networks_file),
-    }
-
-
-def known_bad_networks(path: Path | None) -> list[dict[str, str]]:
-    """The admin's known-bad network list, read again only when the file changes (every sync
-    and check-in works out the policy); a list that cannot be read counts as empty, logged."""
-    if path is None:
-        return []
-    try:
-        stat = path.stat()
-    except OSError as e:
-        log.warning("known-bad network list %s: %s", path, e)
-        return []
-    return list(_known_bad_networks(str(path), stat.st_mtime_ns, stat.st_size))
-
-
-@lru_cache(maxsize=4)
-def _known_bad_networks(path: str, _mtime_ns: int, _size: int) -> tuple[dict[str, str], ...]:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        log.warning("known-bad network list %s: %s", path, e)
-        return ()
-    parsed = parse_wifi_indicators(data)
-    if parsed.problem_count:
-        first = parsed.problems[0]
-        log.warning("known-bad network list %s: %d bad line(s), first line %d: %s", path,
-                    parsed.problem_count, first.line, first.reason)  # fmt: skip
-    return tuple(
-        {"type": i.type.value, "value": i.value, "title": i.title} for i in parsed.indicators
-    )
 
 
 def sync_etag(device: AgentDevice, policy: dict[str, object]) -> str:
