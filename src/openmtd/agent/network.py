@@ -33,7 +33,7 @@ from openmtd.domain.network import (
     WifiPolicy,
     normalize_mac,
 )
-from openmtd.domain.network_certs import CanaryConfig, CertDetectionMode, CertVerdict
+from openmtd.domain.network_certs import CanaryConfig, CertVerdict
 from openmtd.engines.network.certs import TrustStore, assess_installed_roots, check_tls_chain
 from openmtd.engines.network.wifi import evaluate_wifi, wifi_detection, wifi_observations
 
@@ -60,7 +60,7 @@ class NetworkPolicy:
 
     enabled: bool = True
     wifi: WifiPolicy = WifiPolicy()
-    certificate_mode: CertDetectionMode = CertDetectionMode.ENABLED
+    certificate_mode: DetectionMode = DetectionMode.ENABLE
     trusted_cas: frozenset[str] = frozenset()
     canaries: tuple[Canary, ...] = ()
     user_trust: bool = False
@@ -103,7 +103,7 @@ class NetworkPolicy:
                 ),
                 auto_remediation=auto,
             ),
-            certificate_mode=CertDetectionMode(int(doc.get("certificate_detection", 2))),
+            certificate_mode=DetectionMode(int(doc.get("certificate_detection", 2))),
             trusted_cas=frozenset(str(t) for t in doc.get("trusted_ca_thumbprints", [])),
             canaries=canaries,
             user_trust=bool(doc.get("user_trust", False)),
@@ -208,7 +208,7 @@ def network_detections(
     found.extend(wifi_detection(f) for f in findings)
 
     canary_findings = dict(memory.canary_findings)
-    if policy.certificate_mode is not CertDetectionMode.DISABLED:
+    if policy.certificate_mode is not DetectionMode.DISABLE:
         trusted_cas = policy.trusted_cas | frozenset(memory.trusted_certificates)
         for root in assess_installed_roots(
             installed_roots, trusted_cas=trusted_cas, mode=policy.certificate_mode, store=store

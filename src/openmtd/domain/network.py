@@ -107,7 +107,8 @@ class WifiEvent(StrEnum):
 
 
 class DetectionMode(IntEnum):
-    """The reference product's three-way switch (its open network detection key takes 0/1/2)."""
+    """The reference product's three-way switch: its open network detection and certificate
+    detection keys both take 0/1/2."""
 
     DISABLE = 0  # nothing is detected or recorded
     AUDIT = 1  # recorded for the admin, the user is not notified

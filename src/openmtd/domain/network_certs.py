@@ -10,36 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 
 from openmtd.domain.device import Detection
 from openmtd.domain.enums import Severity
-
-
-class CertDetectionMode(IntEnum):
-    """The reference product's "certificate detection" setting, with its numbers."""
-
-    DISABLED = 0  # nothing is checked or recorded
-    AUDIT = 1  # findings are recorded, the user is not notified
-    ENABLED = 2  # findings are recorded and the user is notified
-
-    @classmethod
-    def parse(cls, value: int | str) -> CertDetectionMode:
-        """The mode for a setting value (0, 1, 2, "0", "disable", "audit", "enable" ...)."""
-        text = str(value).strip().lower()
-        for mode in cls:
-            if text in (str(mode.value), mode.name.lower(), _MODE_VERBS[mode]):
-                return mode
-        raise ValueError(
-            f"certificate detection mode {value!r}: use 0 (disable), 1 (audit) or 2 (enable)"
-        )
-
-
-_MODE_VERBS = {
-    CertDetectionMode.DISABLED: "disable",
-    CertDetectionMode.AUDIT: "audit",
-    CertDetectionMode.ENABLED: "enable",
-}
 
 
 class CertVerdict(StrEnum):

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from openmtd.domain.device import NetworkObservation
 from openmtd.domain.enums import Severity
+from openmtd.domain.network import DetectionMode
 from openmtd.domain.network_certs import (
     CanaryConfig,
-    CertDetectionMode,
     CertFindingCode,
     CertVerdict,
     ChainCheck,
@@ -205,7 +205,7 @@ def check(
     *,
     store: TrustStore | None = None,
     trusted: Sequence[str] = (),
-    mode: int = CertDetectionMode.ENABLED,
+    mode: int = DetectionMode.ENABLE,
     installed_roots: Sequence[bytes] = (),
     now: datetime = NOW,
 ) -> ChainCheck:
@@ -678,9 +678,9 @@ def test_hostile_chains_never_raise(leaf: bytes, rest: list[bytes], canary: Cana
 def test_the_detection_mode_decides_findings_and_notification() -> None:
     p = pki()
     canary, store = pinned(p.root), p.store_with_interceptor
-    enabled = check(p.intercepted, canary, store=store, mode=CertDetectionMode.ENABLED)
-    audit = check(p.intercepted, canary, store=store, mode=CertDetectionMode.AUDIT)
-    disabled = check(p.intercepted, canary, store=store, mode=CertDetectionMode.DISABLED)
+    enabled = check(p.intercepted, canary, store=store, mode=DetectionMode.ENABLE)
+    audit = check(p.intercepted, canary, store=store, mode=DetectionMode.AUDIT)
+    disabled = check(p.intercepted, canary, store=store, mode=DetectionMode.DISABLE)
     assert [f.notify for f in enabled.findings] == [True]
     assert [f.notify for f in audit.findings] == [False]
     assert audit.findings[0].severity is Severity.MEDIUM
@@ -690,15 +690,6 @@ def test_the_detection_mode_decides_findings_and_notification() -> None:
     assert check([b"junk"], mode=1).findings[0].notify is False
     with pytest.raises(ValueError):
         check(p.chain, mode=3)
-
-
-def test_the_mode_setting_is_read() -> None:
-    parse = CertDetectionMode.parse
-    assert parse(0) is parse("0") is parse("disable") is CertDetectionMode.DISABLED
-    assert parse("1") is parse(" Audit ") is CertDetectionMode.AUDIT
-    assert parse(2) is parse("enabled") is parse("enable") is CertDetectionMode.ENABLED
-    with pytest.raises(ValueError, match="0 \\(disable\\)"):
-        parse("on")
 
 
 # --- observations -----------------------------------------------------------------------------

@@ -55,9 +55,9 @@ from cryptography.x509 import verification
 
 from openmtd.domain.device import NetworkObservation
 from openmtd.domain.enums import Severity
+from openmtd.domain.network import DetectionMode
 from openmtd.domain.network_certs import (
     CanaryConfig,
-    CertDetectionMode,
     CertFinding,
     CertFindingCode,
     CertSummary,
@@ -567,7 +567,7 @@ def _cut(value: str) -> str:
 
 def _finding(
     code: CertFindingCode,
-    mode: CertDetectionMode,
+    mode: DetectionMode,
     key: str,
     evidence: Iterable[tuple[str, str]],
 ) -> CertFinding:
@@ -579,7 +579,7 @@ def _finding(
         severity=rule.severity,
         key=key,
         evidence=tuple((k, _cut(v)) for k, v in evidence),
-        notify=mode is CertDetectionMode.ENABLED,
+        notify=mode is DetectionMode.ENABLE,
     )
 
 
@@ -587,7 +587,7 @@ def _result(
     verdict: CertVerdict,
     canary: CanaryConfig,
     reason: str,
-    mode: CertDetectionMode,
+    mode: DetectionMode,
     findings: Sequence[CertFinding] = (),
     certificates: tuple[CertSummary, ...] = (),
     anchor: CertSummary | None = None,
@@ -597,13 +597,13 @@ def _result(
         host=canary.host,
         port=canary.port,
         reason=reason,
-        findings=tuple(findings) if mode is not CertDetectionMode.DISABLED else (),
+        findings=tuple(findings) if mode is not DetectionMode.DISABLE else (),
         certificates=certificates,
         anchor=anchor,
     )
 
 
-def _malformed(canary: CanaryConfig, reason: str, mode: CertDetectionMode) -> ChainCheck:
+def _malformed(canary: CanaryConfig, reason: str, mode: DetectionMode) -> ChainCheck:
     evidence = (("host", canary.host), ("port", str(canary.port)), ("problem", reason))
     finding = _finding(_C.MALFORMED, mode, f"tls.malformed:{canary.endpoint}", evidence)
     return _result(CertVerdict.MALFORMED, canary, reason, mode, [finding])
@@ -682,19 +682,19 @@ def check_tls_chain(
     *,
     now: datetime,
     trusted_cas: frozenset[str] = frozenset(),
-    mode: int = CertDetectionMode.ENABLED,
+    mode: int = DetectionMode.ENABLE,
     store: TrustStore | None = None,
     installed_roots: Sequence[bytes] = (),
 ) -> ChainCheck:
     """Judge the chain (DER, leaf first) the agent was presented by ``canary``'s endpoint.
 
-    ``mode``: 0 disable, 1 audit, 2 enable (CertDetectionMode, or any int enum with those
+    ``mode``: 0 disable, 1 audit, 2 enable (DetectionMode, or any int enum with those
     values). ``trusted_cas``: the admin's list, as parse_trusted_ca_list returns it. ``store``: the
     platform trust store, the certifi roots by default. ``installed_roots``: the DER roots the
     device reported; those on the admin's list anchor chains that stop below them (a company
     proxy sending only its leaf). ``now`` must be timezone-aware. Never raises on the chain.
     """
-    level = CertDetectionMode(mode)
+    level = DetectionMode(mode)
     try:
         return _check(chain, canary, now, trusted_cas, level, store, installed_roots)
     except _Malformed as e:
@@ -706,7 +706,7 @@ def _check(
     canary: CanaryConfig,
     now: datetime,
     trusted_cas: frozenset[str],
-    mode: CertDetectionMode,
+    mode: DetectionMode,
     store: TrustStore | None,
     installed_roots: Sequence[bytes],
 ) -> ChainCheck:
@@ -754,7 +754,7 @@ def _platform_verified(
     platform: TrustStore,
     canary: CanaryConfig,
     trusted_cas: frozenset[str],
-    mode: CertDetectionMode,
+    mode: DetectionMode,
 ) -> ChainCheck:
     """The verdict on a chain the platform store vouches for: trusted, unless a pinned canary
     sees no pinned key (interception, or allowed when the admin listed a certificate of it)."""
@@ -801,7 +801,7 @@ def _issue_finding(
     issue: _Issue,
     summaries: Sequence[CertSummary],
     canary: CanaryConfig,
-    mode: CertDetectionMode,
+    mode: DetectionMode,
 ) -> CertFinding:
     about = summaries[issue.about] if issue.about is not None else None
     evidence: list[tuple[str, str]] = [("host", canary.host), ("port", str(canary.port))]
@@ -868,7 +868,7 @@ def check_tls_observation(
     *,
     now: datetime,
     trusted_cas: frozenset[str] = frozenset(),
-    mode: int = CertDetectionMode.ENABLED,
+    mode: int = DetectionMode.ENABLE,
     store: TrustStore | None = None,
     installed_roots: Sequence[bytes] = (),
 ) -> ChainCheck:
@@ -885,7 +885,7 @@ def check_tls_observation(
         except ValueError as e:
             canary, seen = CanaryConfig("unknown", 443), TlsObservation("", 0, (), str(e))
     if seen.problem:
-        return _malformed(canary, seen.problem, CertDetectionMode(mode))
+        return _malformed(canary, seen.problem, DetectionMode(mode))
     return check_tls_chain(
         seen.chain,
         canary,
@@ -936,13 +936,13 @@ def assess_installed_roots(
     roots: Sequence[bytes | str],
     *,
     trusted_cas: frozenset[str] = frozenset(),
-    mode: int = CertDetectionMode.ENABLED,
+    mode: int = DetectionMode.ENABLE,
     store: TrustStore | None = None,
 ) -> tuple[RootCheck, ...]:
     """Judge the root certificates a user or a profile installed (DER bytes or PEM text), one
     RootCheck per certificate, at most MAX_INSTALLED_ROOTS (then one malformed check saying
     how many were left out). Never raises on the roots."""
-    level = CertDetectionMode(mode)
+    level = DetectionMode(mode)
     platform = store if store is not None else platform_store()
     checks: list[RootCheck] = []
     for item in _read_roots(roots):
@@ -957,15 +957,15 @@ def assess_installed_roots(
     return tuple(checks)
 
 
-def _root_malformed(reason: str, mode: CertDetectionMode) -> RootCheck:
+def _root_malformed(reason: str, mode: DetectionMode) -> RootCheck:
     digest = hashlib.sha256(reason.encode()).hexdigest()[:16]
     finding = _finding(_C.MALFORMED, mode, f"root.malformed:{digest}", [("problem", reason)])
-    findings = (finding,) if mode is not CertDetectionMode.DISABLED else ()
+    findings = (finding,) if mode is not DetectionMode.DISABLE else ()
     return RootCheck(CertVerdict.MALFORMED, reason, None, findings)
 
 
 def _assess_root(
-    root: _Presented, trusted_cas: frozenset[str], mode: CertDetectionMode, platform: TrustStore
+    root: _Presented, trusted_cas: frozenset[str], mode: DetectionMode, platform: TrustStore
 ) -> RootCheck:
     summary = root.summary
     if summary.sha1 in trusted_cas:
@@ -982,5 +982,5 @@ def _assess_root(
     finding = _finding(
         _C.USER_INSTALLED_ROOT, mode, f"root.user_installed:{summary.sha256}", evidence
     )
-    findings = (finding,) if mode is not CertDetectionMode.DISABLED else ()
+    findings = (finding,) if mode is not DetectionMode.DISABLE else ()
     return RootCheck(CertVerdict.UNTRUSTED, reason, summary, findings)
