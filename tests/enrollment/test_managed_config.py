@@ -205,3 +205,19 @@ def test_render_then_parse_is_identity(
 ) -> None:
     config = ManagedConfig(f"https://{host}", token, scenario, tag, PrivacySettings(*flags))
     assert parse(render(config, platform)) == config
+
+
+def test_network_protection_privacy_is_on_unless_the_configuration_turns_it_off() -> None:
+    off = ManagedConfig(
+        server_url="https://mtd.example.test",
+        onboarding_token="omt_onb_abcdefghijklmnop",
+        scenario=EnrollmentScenario.IOS_SUPERVISED,
+        privacy=PrivacySettings(network_protection_privacy=False),
+    )
+    data = render_ios(off)
+    assert plistlib.loads(data)["NetworkProtectionPrivacy"] == 0
+    assert parse(data).privacy.network_protection_privacy is False
+    # A configuration written before the key existed keeps the privacy default: on.
+    older = plistlib.loads(render_ios(IOS_CONFIG))
+    del older["NetworkProtectionPrivacy"]
+    assert parse(plistlib.dumps(older)).privacy.network_protection_privacy is True

@@ -106,6 +106,8 @@ def privacy_notice(plan: EnrollmentPlan) -> str:
             hidden.append("URLs are left out of phishing reports")
         if p.exclude_app_in_report:
             hidden.append("app details are left out of malware reports")
+        if p.network_protection_privacy:
+            hidden.append("network names and certificate details stay on the device")
     extra = f"; {'; '.join(hidden)}" if hidden else ""
     return (
         f"Privacy notice: openmtd protects {scope} and sends the device model, OS version, "

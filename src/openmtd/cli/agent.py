@@ -255,6 +255,7 @@ def _privacy(s: agent_state.AgentState) -> dict[str, bool]:
         "exclude_url_in_report": p.exclude_url_in_report,
         "exclude_app_in_report": p.exclude_app_in_report,
         "vulnerability_privacy_mode": p.vulnerability_privacy_mode,
+        "network_protection_privacy": p.network_protection_privacy,
     }
 
 

@@ -196,6 +196,13 @@ def managed_config(
     vuln_privacy: Annotated[
         bool, typer.Option("--vuln-privacy", help="Vulnerability privacy mode: no app inventory.")
     ] = False,
+    network_privacy: Annotated[
+        bool,
+        typer.Option(
+            "--network-privacy/--no-network-privacy",
+            help="Network protection privacy: no SSID, BSSID or certificate details are sent.",
+        ),
+    ] = True,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -222,6 +229,7 @@ def managed_config(
             exclude_url_in_report=exclude_url,
             exclude_app_in_report=exclude_app,
             vulnerability_privacy_mode=vuln_privacy,
+            network_protection_privacy=network_privacy,
         )
     except pydantic.ValidationError as e:
         fail(validation_message(e, _OPTION_NAMES), exit_code=2)

@@ -43,7 +43,10 @@ _FLAG_KEYS = {
     "ExcludeURLInReport": "exclude_url_in_report",
     "ExcludeAppInReport": "exclude_app_in_report",
     "VulnerabilityPrivacyMode": "vulnerability_privacy_mode",
+    "NetworkProtectionPrivacy": "network_protection_privacy",
 }
+#: A flag a configuration leaves out takes its privacy default (network privacy is on).
+_FLAG_DEFAULTS = {"NetworkProtectionPrivacy": 1}
 
 
 def _as_pairs(config: ManagedConfig) -> list[tuple[str, str | int]]:
@@ -56,6 +59,7 @@ def _as_pairs(config: ManagedConfig) -> list[tuple[str, str | int]]:
         ("ExcludeURLInReport", int(p.exclude_url_in_report)),
         ("ExcludeAppInReport", int(p.exclude_app_in_report)),
         ("VulnerabilityPrivacyMode", int(p.vulnerability_privacy_mode)),
+        ("NetworkProtectionPrivacy", int(p.network_protection_privacy)),
     ]
 
 
@@ -155,7 +159,7 @@ def _build(values: dict[str, object]) -> ManagedConfig:
         ) from e
     flags: dict[str, bool] = {}
     for key, attr in _FLAG_KEYS.items():
-        value = values.get(key, 0)
+        value = values.get(key, _FLAG_DEFAULTS.get(key, 0))
         if isinstance(value, bool) or value not in (0, 1):
             raise InvalidManagedConfig(f"{key} must be 0 or 1")
         flags[attr] = bool(value)

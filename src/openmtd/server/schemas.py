@@ -165,12 +165,14 @@ class ManagedConfigRequest(BaseModel):
     exclude_url_in_report: bool = False
     exclude_app_in_report: bool = False
     vulnerability_privacy_mode: bool = False
+    network_protection_privacy: bool = True
 
     def privacy_settings(self) -> PrivacySettings:
         return PrivacySettings(
             exclude_url_in_report=self.exclude_url_in_report,
             exclude_app_in_report=self.exclude_app_in_report,
             vulnerability_privacy_mode=self.vulnerability_privacy_mode,
+            network_protection_privacy=self.network_protection_privacy,
         )
 
 

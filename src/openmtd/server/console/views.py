@@ -696,6 +696,7 @@ def managed_config(posted: AdminPost, ctx: Ctx) -> Response:
             exclude_url_in_report=posted.flag("exclude_url_in_report"),
             exclude_app_in_report=posted.flag("exclude_app_in_report"),
             vulnerability_privacy_mode=posted.flag("vulnerability_privacy_mode"),
+            network_protection_privacy=posted.flag("network_protection_privacy"),
         )
     except ValidationError as e:
         raise invalid(e, _TOKEN_LABELS) from e
