@@ -32,6 +32,8 @@ from openmtd.store.models import Device, DeviceApp
 
 log = logging.getLogger(__name__)
 REMATCH_BATCH = 100
+#: How long a first read waits for the background build before building a state itself.
+BUILD_WAIT_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,7 @@ class VulnProtection:
         self._lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
+        self._built = threading.Event()  # set once a first state exists
         self._again = False
         self._closed = False
         self.status = RematchStatus()
@@ -178,11 +181,19 @@ class VulnProtection:
         """The newest state for reading (severities, records): built here if none exists yet,
         and renewed in the background when the stored generation moved."""
         state = self._state
+        if state is None:  # wait for the background build rather than build a second state
+            deadline = time.monotonic() + BUILD_WAIT_SECONDS
+            while not (self._built.is_set() or self._idle.is_set()):
+                if time.monotonic() > deadline:
+                    break
+                self._built.wait(0.05)
+            state = self._state
         if state is None:
             state = build_state(db)
             with self._lock:
                 if self._state is None or self._state.generation < state.generation:
                     self._state = state
+                    self._built.set()
         if state.generation != counter(db, VULN_GENERATION):
             self.renew()
         return state
@@ -244,6 +255,7 @@ class VulnProtection:
             with self._sessions() as db:
                 state = build_state(db)
             self._state = state
+            self._built.set()
             built = time.perf_counter()
             with self._sessions() as db:
                 behind = stale_count(db, state.generation)

@@ -46,6 +46,7 @@ class VulnFilters:
     exploited: bool | None = None  # True: actively exploited only (KEV or the feed says so)
     platform: Platform | None = None
     search: str = ""  # part of the vulnerability id
+    vuln_id: str = ""  # exactly this one
 
 
 def _like(text: str) -> str:
@@ -72,20 +73,33 @@ class VulnSummary:
     sources: tuple[str, ...]
 
 
-def _severity_fields(vuln_id: str, state: VulnState) -> dict[str, Any]:
+def _summary(
+    vuln_id: str,
+    state: VulnState,
+    *,
+    devices: int,
+    exploited: bool | None,
+    products: tuple[str, ...],
+) -> VulnSummary:
+    """What a vulnerability is (from the state), with what the fleet's results say of it;
+    `exploited` None: as the feeds and KEV say."""
     sev: VulnSeverity | None = state.severities.get(vuln_id)
     records = state.records_by_vuln.get(vuln_id, ())
-    summary = next((r.summary for r in records if r.summary), "")
-    return {
-        "severity": sev.severity if sev else "Unknown",
-        "base": sev.base if sev else 5.0,
-        "cvss_vector": sev.cvss.vector if sev and sev.cvss else "",
-        "exploited_by": sev.exploited_by if sev else (),
-        "epss": sev.epss.score if sev and sev.epss else None,
-        "epss_percentile": sev.epss.percentile if sev and sev.epss else None,
-        "summary": summary[:500],
-        "sources": tuple(sorted({r.source.value for r in records})),
-    }
+    exploited_by = sev.exploited_by if sev else ()
+    return VulnSummary(
+        vuln_id=vuln_id,
+        severity=sev.severity if sev else "Unknown",
+        base=sev.base if sev else 5.0,
+        cvss_vector=sev.cvss.vector if sev and sev.cvss else "",
+        exploited=bool(exploited_by) if exploited is None else exploited,
+        exploited_by=exploited_by,
+        epss=sev.epss.score if sev and sev.epss else None,
+        epss_percentile=sev.epss.percentile if sev and sev.epss else None,
+        devices=devices,
+        products=products,
+        summary=next((r.summary for r in records if r.summary), "")[:500],
+        sources=tuple(sorted({r.source.value for r in records})),
+    )
 
 
 def _vuln_query(filters: VulnFilters) -> Select[str, int, float, Any]:
@@ -108,6 +122,8 @@ def _vuln_query(filters: VulnFilters) -> Select[str, int, float, Any]:
         query = query.where(Device.platform == filters.platform.value)
     if filters.search:
         query = query.where(func.lower(DeviceVuln.vuln_id).like(_like(filters.search), "\\"))
+    if filters.vuln_id:
+        query = query.where(DeviceVuln.vuln_id == filters.vuln_id)
     return query
 
 
@@ -128,25 +144,16 @@ def list_vulnerabilities(
         .offset(offset)
     ).all()
     products = _products(db, [row.vuln_id for row in page])
-    items = []
-    for row in page:
-        fields = _severity_fields(row.vuln_id, state)
-        items.append(
-            VulnSummary(
-                vuln_id=row.vuln_id,
-                severity=fields["severity"],
-                base=fields["base"],
-                cvss_vector=fields["cvss_vector"],
-                exploited=bool(row.exploited),
-                exploited_by=fields["exploited_by"],
-                epss=fields["epss"],
-                epss_percentile=fields["epss_percentile"],
-                devices=int(row.devices),
-                products=products.get(row.vuln_id, ()),
-                summary=fields["summary"],
-                sources=fields["sources"],
-            )
+    items = [
+        _summary(
+            row.vuln_id,
+            state,
+            devices=int(row.devices),
+            exploited=bool(row.exploited),
+            products=products.get(row.vuln_id, ()),
         )
+        for row in page
+    ]
     return items, total
 
 
@@ -197,26 +204,17 @@ def vulnerability(
 ) -> VulnDetail:
     """One vulnerability: what the feeds say of it and the devices that have it."""
     records = state.records_by_vuln.get(vuln_id, ())
-    items, _ = list_vulnerabilities(db, state, VulnFilters(search=vuln_id), limit=50, offset=0)
-    mine = next((item for item in items if item.vuln_id == vuln_id), None)
-    if mine is None and not records:
+    row = db.execute(_vuln_query(VulnFilters(vuln_id=vuln_id))).first()
+    if row is None and not records:
         stored = db.scalar(select(VulnRecordRow.id).where(VulnRecordRow.id == vuln_id).limit(1))
         if stored is None:
             raise NotFound(f"no feed describes vulnerability {vuln_id!r}", code="unknown_vuln")
-    fields = _severity_fields(vuln_id, state)
-    summary = mine or VulnSummary(
-        vuln_id=vuln_id,
-        severity=fields["severity"],
-        base=fields["base"],
-        cvss_vector=fields["cvss_vector"],
-        exploited=bool(fields["exploited_by"]),
-        exploited_by=fields["exploited_by"],
-        epss=fields["epss"],
-        epss_percentile=fields["epss_percentile"],
-        devices=0,
-        products=(),
-        summary=fields["summary"],
-        sources=fields["sources"],
+    summary = _summary(
+        vuln_id,
+        state,
+        devices=int(row.devices) if row else 0,
+        exploited=bool(row.exploited) if row else None,
+        products=_products(db, [vuln_id]).get(vuln_id, ()) if row else (),
     )
     sev = state.severities.get(vuln_id)
     kev = None

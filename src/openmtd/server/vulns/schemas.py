@@ -144,17 +144,4 @@ class DeviceVulnsOut(BaseModel):
 
     @classmethod
     def of(cls, d: queries.DeviceVulns) -> DeviceVulnsOut:
-        return cls(
-            device_id=d.device_id,
-            assessment=d.assessment,
-            privacy_note=d.privacy_note,
-            assessed_at=d.assessed_at,
-            exposure=d.exposure,
-            band=d.band,
-            explanation=d.explanation,
-            count=d.count,
-            exploited=d.exploited,
-            top=d.top,
-            problems=d.problems,
-            findings=d.findings,
-        )
+        return cls.model_validate(d, from_attributes=True)
