@@ -4,6 +4,7 @@ thread that presents a chosen chain (the canaries of network protection tests)."
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import ssl
 import threading
@@ -56,6 +57,7 @@ def issue(
     issuer: Issued | None = None,
     ca: bool = False,
     dns_names: tuple[str, ...] = (),
+    ip_addresses: tuple[str, ...] = (),
     key: PrivateKey | None = None,
     algorithm: hashes.HashAlgorithm | None = None,
     padding: bytes = b"",
@@ -92,10 +94,10 @@ def issue(
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
-    if dns_names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False
-        )
+    if dns_names or ip_addresses:
+        names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+        names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     if padding:
         oid = x509.ObjectIdentifier("1.3.6.1.4.1.55555.1")
         builder = builder.add_extension(x509.UnrecognizedExtension(oid, padding), critical=False)

@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from openmtd.domain.enums import RiskLevel
+from openmtd.domain.enums import ProtectionScope, RiskLevel
 from openmtd.domain.network import SecurityKind, normalize_mac
 from openmtd.domain.network_certs import parse_pin
 from openmtd.engines.network.thumbprints import parse_trusted_ca_list
+from openmtd.engines.privacy import PrivacyRule
+from openmtd.export_settings import ExportSink, check_unique_names
 
 
 def _default_data_dir() -> Path:
@@ -70,6 +72,54 @@ class CorporateWifi(BaseModel):
         return value
 
 
+PrivacyKey = Literal[
+    "exclude_url_in_report",
+    "exclude_app_in_report",
+    "vulnerability_privacy_mode",
+    "network_protection_privacy",
+]
+
+
+class PrivacyPolicyRule(BaseModel):
+    """One rule of the admin's privacy policy (docs/privacy.md): the first rule that matches a
+    device's protection scope and device group decides its privacy settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    scopes: list[ProtectionScope] = Field(
+        default_factory=list, description="Protection scopes it covers; empty: every scope."
+    )
+    device_groups: list[str] = Field(
+        default_factory=list, description="Device groups it covers; empty: every group."
+    )
+    exclude_url_in_report: bool | None = None
+    exclude_app_in_report: bool | None = None
+    vulnerability_privacy_mode: bool | None = None
+    network_protection_privacy: bool | None = None
+    user_toggles: list[PrivacyKey] = Field(
+        default_factory=list,
+        description="Keys the person holding the device may change; the others are locked "
+        "to this rule's values where it sets them.",
+    )
+
+    def rule(self) -> PrivacyRule:
+        values = {
+            k: v
+            for k, v in (
+                ("exclude_url_in_report", self.exclude_url_in_report),
+                ("exclude_app_in_report", self.exclude_app_in_report),
+                ("vulnerability_privacy_mode", self.vulnerability_privacy_mode),
+                ("network_protection_privacy", self.network_protection_privacy),
+            )
+            if v is not None
+        }
+        return PrivacyRule(
+            scopes=frozenset(self.scopes),
+            device_groups=frozenset(self.device_groups),
+            values=values,
+            user_toggles=frozenset(self.user_toggles),
+        )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENMTD_", extra="ignore")
 
@@ -90,7 +140,47 @@ class Settings(BaseSettings):
         default=RiskLevel.LOW,
         description="Highest device threat level that is still compliant ('at or under').",
     )
-    unresponsive_days: int = Field(default=7, ge=1, le=365)
+    unresponsive_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Days without a check-in after which a device is unresponsive (the "
+        "reference's 'days until partner is unresponsive'); the all-groups policy's default.",
+    )
+    unresponsive_action: Literal["noncompliant", "ignore"] = Field(
+        default="noncompliant",
+        description="Whether an unresponsive device is noncompliant or its last state counts.",
+    )
+    compliance_require_onboarding: bool = Field(
+        default=True,
+        description="Conditional access that enforces onboarding: devices that are not (or no "
+        "longer) onboarded are denied.",
+    )
+    access_trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Addresses of the reverse proxies (nginx, Traefik, Envoy) whose forwarded "
+        "client-certificate headers the forward-auth endpoint believes, as JSON: "
+        '["127.0.0.1/32"]; headers from anyone else are refused.',
+    )
+    access_token_days: int = Field(
+        default=30, ge=1, le=365, description="Lifetime of a device access token."
+    )
+    access_certificate_days: int = Field(
+        default=365, ge=1, le=825, description="Lifetime of a device client certificate."
+    )
+    access_ca_dir: Path | None = Field(
+        default=None,
+        description="Folder of the CA that signs device client certificates (ca.pem, "
+        "ca-key.pem); empty means data_dir/access-ca, created on first use. Servers behind one "
+        "load balancer share it.",
+    )
+    access_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Longest time a forward-auth decision is reused; any risk or compliance "
+        "change drops cached decisions at once (every process checks within 0.1 s).",
+    )
     checkin_interval_seconds: int = Field(default=900, ge=10)
     max_agent_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     max_console_body_bytes: int = Field(default=256 * 1024, ge=1024)
@@ -260,6 +350,58 @@ class Settings(BaseSettings):
         "or a plain list of SSIDs and BSSIDs, one a line; read again when the file changes.",
     )
 
+    # Alert export (docs/alert-export.md)
+    export_sinks: list[ExportSink] = Field(
+        default_factory=list,
+        description="Where alerts (and device health changes) are exported, as JSON: "
+        '[{"name": "siem", "kind": "syslog", "host": "siem.example.com", "transport": "tls"}, '
+        '{"name": "soar", "kind": "webhook", "url": "https://soar.example.com/hook", '
+        '"secret": "..."}]; each sink\'s settings are in docs/alert-export.md.',
+    )
+    export_worker: bool = Field(
+        default=True,
+        description="Deliver exported events from this process (a background thread); "
+        "events wait in the database, so another server process may deliver them instead.",
+    )
+    export_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often the delivery worker looks for due events besides being woken "
+        "by this process's own commits (events queued by other processes, retries).",
+    )
+    export_lease_seconds: float = Field(
+        default=120.0,
+        ge=10,
+        le=3600,
+        description="How long a worker holds the events it is delivering; after that another "
+        "worker (another process) may deliver them again. Longer than any sink's timeout.",
+    )
+    export_batch_size: int = Field(
+        default=100, ge=1, le=1000, description="Events a worker takes per sink and pass."
+    )
+    export_retention_days: int = Field(
+        default=7,
+        ge=1,
+        le=3650,
+        description="Delivered events are deleted after this many days; dead ones are kept.",
+    )
+
+    @field_validator("export_sinks")
+    @classmethod
+    def _export_sinks(cls, values: list[ExportSink]) -> list[ExportSink]:
+        return check_unique_names(values)
+
+    privacy_policy: list[PrivacyPolicyRule] = Field(
+        default_factory=list,
+        description="The admin's privacy policy, as JSON: a list of rules, the first that "
+        "matches a device deciding, e.g. "
+        '[{"scopes": ["personal-profile"], "user_toggles": ["exclude_url_in_report"]}, '
+        '{"device_groups": ["execs"], "vulnerability_privacy_mode": true}]; a key a rule '
+        "sets and does not list in user_toggles is locked; without a rule the scope's "
+        "defaults apply and the person holding the device may change nothing.",
+    )
+
     @field_validator("trusted_ca_list")
     @classmethod
     def _thumbprints(cls, value: str) -> str:
@@ -284,6 +426,9 @@ class Settings(BaseSettings):
                     NetworkCanary(host=url.hostname, port=port, pins=self.server_canary_pins)
                 )
         return listed
+
+    def privacy_rules(self) -> tuple[PrivacyRule, ...]:
+        return tuple(r.rule() for r in self.privacy_policy)
 
     def trusted_ca_thumbprints(self) -> frozenset[str]:
         return parse_trusted_ca_list(self.trusted_ca_list)

@@ -39,6 +39,8 @@ EXPECTED = {
     "agent enroll",
     "agent run",
     "agent status",
+    "agent privacy",
+    "agent access-token",
     "scan-apk",
     "collect android",
     "collect ios",
@@ -47,6 +49,9 @@ EXPECTED = {
     "vulns match",
     "vulns import",
     "vulns rematch",
+    "export status",
+    "access nginx-config",
+    "access policies",
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal, Self, cast
 
 import httpx
 
@@ -88,6 +88,41 @@ class SyncPayload:
     web: dict[str, Any] = field(default_factory=dict)
     device_groups: tuple[str, ...] = ()
     indicator_sets: tuple[tuple[str, int], ...] = ()  # (name, revision) the agent should hold
+    privacy_user_toggles: tuple[str, ...] = ()  # the privacy keys the device user may change
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyAnswer:
+    """The device's privacy settings as the server holds them, and what its user may change."""
+
+    privacy: PrivacySettings
+    user_toggles: tuple[str, ...]
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchVerdict:
+    """The server's conditional-launch answer for one launch of a managed app.
+
+    decision "allow": open; "block": do not open; "wipe": erase the app's managed data, then do
+    not open (answered once; later launches while still above the level answer "block").
+    """
+
+    decision: Literal["allow", "block", "wipe"]
+    threat_level: RiskLevel
+    threat_level_code: int  # 1 Secured, 2 Low, 3 Medium, 4 High
+    action_code: int | None  # 0 Block, 1 Wipe, None when allowed
+    reason: str
+    policy: dict[str, Any] | None = None  # id, name, max_risk, action of the deciding policy
+    retry_after_seconds: int | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "allow"
+
+    @property
+    def must_wipe(self) -> bool:
+        return self.decision == "wipe"
 
 
 UNCHANGED: Final = "unchanged"
@@ -246,6 +281,18 @@ class AgentClient:
             indicator_sets=tuple(
                 (str(ref["name"]), int(ref["revision"])) for ref in data.get("indicator_sets") or ()
             ),
+            privacy_user_toggles=tuple(str(k) for k in data.get("privacy_user_toggles") or ()),
+        )
+
+    def privacy(self, device_id: str) -> PrivacyAnswer:
+        """This device's privacy settings and the keys its user may change."""
+        return _privacy_answer(self._json(self._send("GET", f"/devices/{device_id}/privacy")))
+
+    def set_privacy(self, device_id: str, changes: dict[str, bool]) -> PrivacyAnswer:
+        """Change privacy settings the organisation leaves to the device user; a key it keeps
+        is refused (AgentError `privacy_key_locked`, HTTP 403) and nothing changes."""
+        return _privacy_answer(
+            self._json(self._send("PUT", f"/devices/{device_id}/privacy", json=changes))
         )
 
     def indicator_set(self, device_id: str, name: str) -> dict[str, Any]:
@@ -255,6 +302,41 @@ class AgentClient:
     def own_device(self, device_id: str) -> dict[str, Any]:
         """This device's record as the server sees it: risk level, reason, active alerts."""
         return self._json(self._send("GET", f"/devices/{device_id}"))
+
+    def launch_check(
+        self, app_id: str, app_version: str | None = None, *, device_id: str
+    ) -> LaunchVerdict:
+        """Conditional launch: may the managed app `app_id` open now on this device?"""
+        body: dict[str, Any] = {"app_id": app_id}
+        if app_version is not None:
+            body["app_version"] = app_version
+        data = self._json(self._send("POST", f"/devices/{device_id}/launch", json=body))
+        decision = str(data.get("decision"))
+        if decision not in ("allow", "block", "wipe"):
+            raise AgentError("bad_response", f"unknown launch decision {decision!r}", 200)
+        retry = data.get("retry_after_seconds")
+        policy = data.get("policy")
+        return LaunchVerdict(
+            decision=cast(Literal["allow", "block", "wipe"], decision),
+            threat_level=RiskLevel(data["threat_level"]),
+            threat_level_code=int(data["threat_level_code"]),
+            action_code=None if data.get("action_code") is None else int(data["action_code"]),
+            reason=str(data["reason"]),
+            policy=dict(policy) if isinstance(policy, dict) else None,
+            retry_after_seconds=None if retry is None else int(retry),
+        )
+
+    def access_token(self, device_id: str) -> tuple[str, str]:
+        """A device-bound token for conditional access: (token, ISO expiry); shown once."""
+        data = self._json(self._send("POST", f"/devices/{device_id}/access-token"))
+        return str(data["token"]), str(data["expires_at"])
+
+    def client_certificate(self, device_id: str, csr_pem: str) -> dict[str, Any]:
+        """A client certificate for this device's key (PEM CSR in; certificate, CA, SHA-256,
+        expiry out) that reverse proxies verify against openmtd's access CA."""
+        return self._json(
+            self._send("POST", f"/devices/{device_id}/client-certificate", json={"csr": csr_pem})
+        )
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -283,6 +365,14 @@ class AgentClient:
                 "bad_response", "the server's answer is not a JSON object", response.status_code
             )
         return data
+
+
+def _privacy_answer(data: dict[str, Any]) -> PrivacyAnswer:
+    return PrivacyAnswer(
+        privacy=privacy_from_server(data.get("privacy") or {}),
+        user_toggles=tuple(str(k) for k in data.get("user_toggles") or ()),
+        changed=tuple(str(k) for k in data.get("changed") or ()),
+    )
 
 
 def _error_from(response: httpx.Response) -> AgentError:

@@ -245,6 +245,7 @@ def apply_sync(state: agent_state.AgentState, sync: SyncPayload) -> agent_state.
     return state.with_changes(
         sync_etag=sync.etag,
         privacy=sync.privacy,
+        privacy_user_toggles=sync.privacy_user_toggles,
         device_group=sync.device_group,
         checkin_interval_seconds=sync.checkin_interval_seconds,
     )

@@ -2,8 +2,12 @@
 
 Privacy is enforced here, before anything leaves the device (the server enforces it again):
 - vulnerability privacy mode: no app inventory (``apps`` is null);
-- exclude app in report: no app names, identifiers or hashes in detection evidence;
-- exclude URL in report: no URL, domain or host in detection evidence.
+- exclude app in report: no app names, identifiers or hashes in detections;
+- exclude URL in report: no URL, domain or host in detections;
+- network protection privacy: no network observations, no SSID, BSSID or certificate detail
+  in detections.
+A report queued while the device was offline is built again under the settings of the moment
+it is sent (`redact_report`): a privacy setting turned on in between holds for it too.
 """
 
 from __future__ import annotations
@@ -20,14 +24,12 @@ from openmtd.domain.device import (
     IntegritySignal,
     NetworkObservation,
 )
+from openmtd.engines.apps.redact import APP_EVIDENCE_KEYS, without_app
 from openmtd.engines.network.redact import without_network_details
 from openmtd.engines.privacy import PrivacySettings
 from openmtd.engines.web.detections import without_url
 
-# Evidence keys that name an app or a URL; privacy drops them before a report is sent.
-APP_EVIDENCE_KEYS = frozenset(
-    {"app", "app_name", "app_identifier", "package", "package_name", "bundle_id", "app_sha256"}
-)
+__all__ = ["APP_EVIDENCE_KEYS", "build_checkin", "detection_json", "redact_report"]
 _TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@/-")
 
 
@@ -47,14 +49,22 @@ def app_json(app: AppInfo) -> dict[str, Any]:
     }
 
 
-def detection_json(detection: Detection, privacy: PrivacySettings) -> dict[str, Any]:
-    hidden = APP_EVIDENCE_KEYS if privacy.exclude_app_in_report else frozenset()
-    evidence = {k: v for k, v in detection.evidence if k not in hidden}
-    title, key = detection.title, detection.key
+def _private(
+    category: str, title: str, key: str, evidence: dict[str, str], privacy: PrivacySettings
+) -> tuple[str, str, dict[str, str]]:
     if privacy.exclude_url_in_report:
-        title, key, evidence = without_url(detection.category, title, key, evidence)
+        title, key, evidence = without_url(category, title, key, evidence)
+    if privacy.exclude_app_in_report:
+        title, key, evidence = without_app(category, title, key, evidence)
     if privacy.network_protection_privacy:
-        title, key, evidence = without_network_details(detection.category, title, key, evidence)
+        title, key, evidence = without_network_details(category, title, key, evidence)
+    return title, key, evidence
+
+
+def detection_json(detection: Detection, privacy: PrivacySettings) -> dict[str, Any]:
+    title, key, evidence = _private(
+        detection.category, detection.title, detection.key, dict(detection.evidence), privacy
+    )
     return {
         "category": detection.category,
         "title": title,
@@ -64,6 +74,29 @@ def detection_json(detection: Detection, privacy: PrivacySettings) -> dict[str, 
         "timeline_only": detection.timeline_only,
         "resolved": detection.resolved,
     }
+
+
+def redact_report(report: dict[str, Any], privacy: PrivacySettings) -> dict[str, Any]:
+    """A built report (a queued one) under these privacy settings; applying the settings it
+    was built with changes nothing, so a report is resent as it was unless a setting was
+    turned on since."""
+    out = dict(report)
+    if privacy.vulnerability_privacy_mode:
+        out["apps"] = None
+    if privacy.network_protection_privacy:
+        out["network_observations"] = []
+    detections = []
+    for d in report.get("detections") or ():
+        title, key, evidence = _private(
+            str(d.get("category", "")),
+            str(d.get("title", "")),
+            str(d.get("key", "")),
+            {str(k): str(v) for k, v in (d.get("evidence") or {}).items()},
+            privacy,
+        )
+        detections.append({**d, "title": title, "key": key, "evidence": evidence})
+    out["detections"] = detections
+    return out
 
 
 def _is_tag(value: str) -> bool:

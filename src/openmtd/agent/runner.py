@@ -28,7 +28,7 @@ from openmtd.agent.integrity import (
     resume,
 )
 from openmtd.agent.onboarding import ClientFactory, apply_sync
-from openmtd.agent.reports import build_checkin
+from openmtd.agent.reports import build_checkin, redact_report
 from openmtd.agent.spool import Spool, is_retryable, spool_for
 from openmtd.domain.device import Detection, NetworkObservation
 
@@ -177,7 +177,10 @@ def run_once(
                 )
             )
         report = report_now()
-        flushed = spool.flush(lambda body: client.check_in(state.device_id, body))
+        # A queued report goes out under today's privacy settings (turned on since: honoured).
+        flushed = spool.flush(
+            lambda body: client.check_in(state.device_id, redact_report(body, state.privacy))
+        )
         done: dict[str, Any] = {
             "sync": sync,
             "resent": tuple(a.report_id for a in flushed.sent),

@@ -60,6 +60,8 @@ class AgentState:
     collector: Collector
     device_tag: str = ""
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    # The privacy keys the person holding the device may change (from the server's sync).
+    privacy_user_toggles: tuple[str, ...] = ()
     checkin_interval_seconds: int = 900
     sync_etag: str = ""
     last_checkin_at: str = ""
@@ -84,6 +86,7 @@ class AgentState:
         values["platform"] = Platform(values["platform"])
         values["scenario"] = EnrollmentScenario(values["scenario"])
         values["privacy"] = PrivacySettings(**values.get("privacy", {}))
+        values["privacy_user_toggles"] = tuple(values.get("privacy_user_toggles", ()))
         values["collector"] = Collector(**values["collector"])
         return cls(**values)
 

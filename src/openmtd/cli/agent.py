@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from openmtd.agent import privacy as agent_privacy
 from openmtd.agent import state as agent_state
 from openmtd.agent.apps import ApkUnreadable, installed_apk, with_apps
 from openmtd.agent.client import AgentClient, ServerUnreachable
@@ -501,3 +502,77 @@ def status(
     for key, value in rows:
         table.add_row(key, escape(value))
     stdout().print(table)
+
+
+@app.command()
+def privacy(
+    state_dir: StateDir = None,
+    name: Name = "default",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=on|off",
+            help="Change a privacy setting the organisation lets you change (repeatable), e.g. "
+            "--set exclude_url_in_report=on.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, JsonOption] = False,
+) -> None:
+    """Show this device's privacy settings, and which of them you may change.
+
+    Keys: exclude_url_in_report, exclude_app_in_report, vulnerability_privacy_mode,
+    network_protection_privacy. The organisation decides which ones are yours to change; a
+    change is sent to the server first (it must be reachable) and applies to every report
+    from then on. No privacy setting changes the device's risk or compliance.
+    """
+    directory = _state_dir(state_dir, name)
+    try:
+        changes = [agent_privacy.parse_setting(text) for text in set_ or ()]
+    except ValueError as e:
+        fail(str(e), exit_code=2)
+    view = agent_privacy.change(directory, changes) if changes else agent_privacy.show(directory)
+    if as_json:
+        print_json(view.to_json())
+        return
+    if view.unreachable:
+        stderr().print(
+            "⚠ the server is unreachable; showing the settings of the last sync: "
+            + view.unreachable,
+            markup=False,
+        )
+    table = Table(title=f"privacy settings of device {view.device_id}")
+    table.add_column("key", style="bold")
+    table.add_column("what it does")
+    table.add_column("value")
+    table.add_column("you may change it")
+    for key, label, on, mine in view.rows():
+        table.add_row(key, label, "on" if on else "off", "yes" if mine else "no (organisation)")
+    stdout().print(table)
+    if changes:
+        done = ", ".join(view.changed) or "nothing (already so)"
+        stdout().print(f"✔ changed: {done}", markup=False)
+
+
+@app.command("access-token")
+def access_token(
+    state_dir: StateDir = None,
+    name: Name = "default",
+    as_json: Annotated[bool, JsonOption] = False,
+) -> None:
+    """A device-bound token for conditional access (shown once).
+
+    Apps and browsers on this device send it in the X-OpenMTD-Device-Token header (or the
+    openmtd_device_token cookie); the reverse proxy in front of corporate apps asks openmtd
+    whether this device may pass. The device credential itself never leaves the agent.
+    """
+    directory = _state_dir(state_dir, name)
+    s = agent_state.load(directory)
+    with AgentClient(s.server_url, credential=s.device_credential) as client:
+        token, expires = client.access_token(s.device_id)
+    if as_json:
+        print_json({"token": token, "expires_at": expires, "header": "X-OpenMTD-Device-Token"})
+        return
+    stdout().print(f"X-OpenMTD-Device-Token: {token}", markup=False, highlight=False)
+    stdout().print(f"valid until {expires}; shown once", markup=False, style="dim")

@@ -8,7 +8,20 @@ from typing import Annotated
 import typer
 
 from openmtd import __version__
-from openmtd.cli import agent, apps, collect, integrity, pilot, serve, tokens, users, vulns, web
+from openmtd.cli import (
+    access,
+    agent,
+    apps,
+    collect,
+    integrity,
+    pilot,
+    serve,
+    tokens,
+    users,
+    vulns,
+    web,
+)
+from openmtd.cli import export as export_cli
 from openmtd.cli.common import OneLineErrors
 
 app = typer.Typer(
@@ -29,6 +42,8 @@ app.add_typer(agent.app, name="agent")
 app.add_typer(collect.app, name="collect")
 app.add_typer(integrity.app, name="integrity")
 app.add_typer(vulns.app, name="vulns")
+app.add_typer(export_cli.app, name="export")
+app.add_typer(access.app, name="access")
 app.add_typer(web.indicators_app, name="indicators")
 app.add_typer(web.feeds_app, name="feeds")
 app.add_typer(web.url_app, name="url")

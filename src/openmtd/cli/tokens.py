@@ -188,21 +188,39 @@ def managed_config(
     ],
     device_tag: Annotated[str, typer.Option(help="Tag the device reports (DeviceTag).")] = "",
     exclude_url: Annotated[
-        bool, typer.Option("--exclude-url", help="Leave URLs out of phishing reports.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--exclude-url/--no-exclude-url",
+            help="Leave URLs out of phishing reports (default: on for personal profiles only).",
+            show_default=False,
+        ),
+    ] = None,
     exclude_app: Annotated[
-        bool, typer.Option("--exclude-app", help="Leave app details out of malware reports.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--exclude-app/--no-exclude-app",
+            help="Leave app details out of malware reports (default: on for personal "
+            "profiles only).",
+            show_default=False,
+        ),
+    ] = None,
     vuln_privacy: Annotated[
-        bool, typer.Option("--vuln-privacy", help="Vulnerability privacy mode: no app inventory.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--vuln-privacy/--no-vuln-privacy",
+            help="Vulnerability privacy mode: no app inventory (default: off).",
+            show_default=False,
+        ),
+    ] = None,
     network_privacy: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--network-privacy/--no-network-privacy",
-            help="Network protection privacy: no SSID, BSSID or certificate details are sent.",
+            help="Network protection privacy: no SSID, BSSID or certificate details are sent "
+            "(default: on).",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option(

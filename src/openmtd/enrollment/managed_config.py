@@ -15,7 +15,8 @@ from typing import Any
 from xml.parsers.expat import ExpatError
 
 from openmtd.domain.enums import EnrollmentScenario, Platform
-from openmtd.engines.privacy import PrivacySettings
+from openmtd.engines.privacy import PrivacySettings, default_privacy
+from openmtd.enrollment.scenarios import spec_for
 
 AGENT_PACKAGE = "org.openmtd.agent"
 
@@ -45,8 +46,6 @@ _FLAG_KEYS = {
     "VulnerabilityPrivacyMode": "vulnerability_privacy_mode",
     "NetworkProtectionPrivacy": "network_protection_privacy",
 }
-#: A flag a configuration leaves out takes its privacy default (network privacy is on).
-_FLAG_DEFAULTS = {"NetworkProtectionPrivacy": 1}
 
 
 def _as_pairs(config: ManagedConfig) -> list[tuple[str, str | int]]:
@@ -157,9 +156,13 @@ def _build(values: dict[str, object]) -> ManagedConfig:
         raise InvalidManagedConfig(
             f"Scenario {strings['scenario']!r} is unknown (known: {known})"
         ) from e
+    # A flag the configuration leaves out takes the scenario's privacy default (engines.privacy:
+    # URL and app details excluded on personal profiles only, network privacy on everywhere).
+    scope = spec_for(scenario).scope
+    defaults = (default_privacy(scope) if scope else PrivacySettings()).as_dict()
     flags: dict[str, bool] = {}
     for key, attr in _FLAG_KEYS.items():
-        value = values.get(key, _FLAG_DEFAULTS.get(key, 0))
+        value = values.get(key, int(defaults[attr]))
         if isinstance(value, bool) or value not in (0, 1):
             raise InvalidManagedConfig(f"{key} must be 0 or 1")
         flags[attr] = bool(value)

@@ -14,8 +14,8 @@ from openmtd.domain.enums import (
     Severity,
 )
 from openmtd.domain.integrity import IntegrityState
-from openmtd.engines.risk import is_at_or_under
 from openmtd.server.agent_api.service import parse_tags
+from openmtd.server.compliance import service as compliance
 from openmtd.server.devices.service import DeviceStateRules
 from openmtd.server.onboarding.service import token_state
 from openmtd.server.schemas import (
@@ -39,25 +39,12 @@ from openmtd.store.models import (
 
 
 def compliance_reasons(device: Device, rules: DeviceStateRules) -> list[str]:
-    """Why a device is noncompliant; empty when it is compliant."""
-    reasons = []
-    level = RiskLevel(device.risk_level)
-    if not is_at_or_under(level, rules.max_risk):
-        reasons.append(
-            f"threat level {level.value} is above the allowed {rules.max_risk.value}: "
-            f"{device.risk_reason}"
-        )
-    if device.last_seen_at < rules.unresponsive_before:
-        reasons.append(
-            f"unresponsive: no check-in for more than {rules.unresponsive_days} days "
-            f"(last seen {device.last_seen_at:%Y-%m-%d %H:%M} UTC)"
-        )
-    if device.retired_at is not None:
-        reasons.append("retired: no longer onboarded")
-    return reasons
+    """Why a device is noncompliant under its policy; empty when it is compliant."""
+    return compliance.view(device, rules.now).reasons
 
 
 def device_summary(device: Device, rules: DeviceStateRules) -> DeviceSummary:
+    state = compliance.view(device, rules.now)
     return DeviceSummary(
         id=device.id,
         name=device.name,
@@ -72,8 +59,10 @@ def device_summary(device: Device, rules: DeviceStateRules) -> DeviceSummary:
         security_patch_level=device.security_patch_level,
         risk_level=RiskLevel(device.risk_level),
         integrity_state=IntegrityState(device.integrity_state),
-        compliant=not compliance_reasons(device, rules),
-        unresponsive=device.last_seen_at < rules.unresponsive_before,
+        compliant=state.compliant,
+        compliance_policy=state.policy,
+        health_state=state.partner_state,
+        unresponsive=state.unresponsive,
         last_seen_at=device.last_seen_at,
         enrolled_at=device.enrolled_at,
         app_count=device.app_count,

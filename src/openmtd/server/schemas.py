@@ -12,12 +12,14 @@ from openmtd.domain.enums import (
     AlertStatus,
     EnrollmentScenario,
     Platform,
+    ProtectionScope,
     RiskLevel,
     Role,
     Severity,
 )
 from openmtd.domain.integrity import IntegrityState
-from openmtd.engines.privacy import PrivacySettings
+from openmtd.engines.compliance import PartnerState
+from openmtd.engines.privacy import PrivacySettings, privacy_settings
 from openmtd.server.schemas_common import OptionalTag, ShortText, Tags
 
 T = TypeVar("T")
@@ -47,6 +49,11 @@ class DeviceSummary(BaseModel):
         description="Root/jailbreak verdict from signals and attestation (see /integrity)."
     )
     compliant: bool
+    compliance_policy: str = Field(description="The compliance policy the device is judged by.")
+    health_state: PartnerState = Field(
+        description="MDM partner health state: unknown, activated, deactivated, secured, "
+        "lowSeverity, mediumSeverity, highSeverity, unresponsive, compromised, misconfigured."
+    )
     unresponsive: bool
     last_seen_at: datetime
     enrolled_at: datetime
@@ -162,18 +169,23 @@ class ManagedConfigRequest(BaseModel):
     onboarding_token: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
     scenario: EnrollmentScenario
     device_tag: OptionalTag = ""
-    exclude_url_in_report: bool = False
-    exclude_app_in_report: bool = False
-    vulnerability_privacy_mode: bool = False
-    network_protection_privacy: bool = True
+    # Privacy keys; one left out (null) takes the scenario's default (docs/privacy.md).
+    exclude_url_in_report: bool | None = None
+    exclude_app_in_report: bool | None = None
+    vulnerability_privacy_mode: bool | None = None
+    network_protection_privacy: bool | None = None
 
-    def privacy_settings(self) -> PrivacySettings:
-        return PrivacySettings(
-            exclude_url_in_report=self.exclude_url_in_report,
-            exclude_app_in_report=self.exclude_app_in_report,
-            vulnerability_privacy_mode=self.vulnerability_privacy_mode,
-            network_protection_privacy=self.network_protection_privacy,
-        )
+    def privacy_settings(self, scope: ProtectionScope | None = None) -> PrivacySettings:
+        chosen = {
+            "exclude_url_in_report": self.exclude_url_in_report,
+            "exclude_app_in_report": self.exclude_app_in_report,
+            "vulnerability_privacy_mode": self.vulnerability_privacy_mode,
+            "network_protection_privacy": self.network_protection_privacy,
+        }
+        values = {k: v for k, v in chosen.items() if v is not None}
+        if scope is None:
+            return PrivacySettings(**values)
+        return privacy_settings(values, scope=scope)
 
 
 class UserCreate(BaseModel):

@@ -169,6 +169,19 @@ class Device(Base):
     vuln_generation: Mapped[int] = mapped_column(Integer, index=True, default=0)
     vuln_assessed_at: Mapped[datetime | None]
     vulns: Mapped[dict[str, Any]] = mapped_column(default=dict)  # explanation, top, problems
+    # Compliance (engines.compliance, server.compliance): the policy's verdict without the part
+    # that time alone decides; `unresponsive_after` finishes it at read time. `health_state` is
+    # the partner state last seen and pushed (a change is what the MDM webhook announces).
+    compliance_policy: Mapped[str] = mapped_column(String(64), default="")
+    compliance_fingerprint: Mapped[str] = mapped_column(String(300), default="")
+    compliance_ok: Mapped[bool] = mapped_column(Boolean, index=True, default=True)
+    compliance_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    unresponsive_after: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    unresponsive_noncompliant: Mapped[bool] = mapped_column(Boolean, default=True)
+    health_base: Mapped[str] = mapped_column(String(24), default="activated")
+    health_state: Mapped[str] = mapped_column(String(24), index=True, default="activated")
+    health_changed_at: Mapped[datetime | None]
+    protection_issues: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class DeviceApp(Base):
@@ -456,3 +469,132 @@ class VulnMappingRow(Base):
     product: Mapped[str] = mapped_column(String(512), primary_key=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
+
+
+class CompliancePolicyRow(Base):
+    """A compliance policy for one device group; device_group NULL: every other group."""
+
+    __tablename__ = "compliance_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    device_group: Mapped[str | None] = mapped_column(String(128), unique=True)
+    max_risk: Mapped[str] = mapped_column(String(16))
+    require_onboarding: Mapped[bool] = mapped_column(Boolean)
+    unresponsive_days: Mapped[int] = mapped_column(Integer)
+    unresponsive_action: Mapped[str] = mapped_column(String(16))
+    min_os_android: Mapped[str | None] = mapped_column(String(32))
+    min_os_ios: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class DeviceAccessToken(Base):
+    """A device-bound token for conditional access (forward-auth); only its digest is kept."""
+
+    __tablename__ = "device_access_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class DeviceClientCertificate(Base):
+    """A client certificate issued to a device (its CSR signed by the access CA)."""
+
+    __tablename__ = "device_client_certs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    serial: Mapped[str] = mapped_column(String(48))
+    not_after: Mapped[datetime]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+# --- alert export (migration 0008) ---
+
+
+class ExportOutbox(Base):
+    """One event for one export sink: queued in the transaction of the change it reports,
+    then delivered (at least once) by the export worker (server/export)."""
+
+    __tablename__ = "export_outbox"
+    __table_args__ = (
+        UniqueConstraint("sink", "key"),
+        Index("ix_export_outbox_due", "state", "next_attempt_at"),
+        Index("ix_export_outbox_sink_state", "sink", "state"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    sink: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))  # the idempotency key
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]  # due time; while delivering, the end of the lease
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+# --- conditional launch (migration 0009) ---
+
+
+class AppProtectionPolicyRow(Base):
+    """An app protection policy (conditional launch): who it covers, the level it allows, and
+    what happens above it. Empty app_ids: every managed app; NULL group/platform: all."""
+
+    __tablename__ = "app_protection_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    app_ids: Mapped[list[Any]]
+    device_group: Mapped[str | None] = mapped_column(String(128))
+    platform: Mapped[str | None] = mapped_column(String(16))
+    max_risk: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(8))  # block | wipe
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class LaunchLatchRow(Base):
+    """A launch blocked (or wiped) for one app on one device, held until the threat is gone."""
+
+    __tablename__ = "launch_latches"
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    app_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    policy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_protection_policies.id", ondelete="SET NULL")
+    )
+    action: Mapped[str] = mapped_column(String(8))  # the action that latched it
+    wiped: Mapped[bool] = mapped_column(Boolean)
+    threat_level: Mapped[int] = mapped_column(Integer)  # 1-4 when it latched
+    latched_at: Mapped[datetime]
+    last_blocked_at: Mapped[datetime]
+
+
+class LaunchLogEntry(Base):
+    """One conditional-launch decision. Codes as the reference log: threat level 1 Secured,
+    2 Low, 3 Medium, 4 High; action 0 Block, 1 Wipe, NULL when allowed. Bounded per device
+    (server.launch.service prunes it)."""
+
+    __tablename__ = "launch_log"
+    __table_args__ = (Index("ix_launch_log_device_entry", "device_id", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    app_id: Mapped[str] = mapped_column(String(255))
+    app_version: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    threat_level: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(8))  # allow | block | wipe
+    action_code: Mapped[int | None] = mapped_column(Integer)
+    policy_id: Mapped[int | None] = mapped_column(Integer)  # no FK: the log outlives policies
+    policy_name: Mapped[str | None] = mapped_column(String(128))
+    explanation: Mapped[str] = mapped_column(Text)

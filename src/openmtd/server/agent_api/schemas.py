@@ -109,6 +109,13 @@ class CheckInFacts(Strict):
     manufacturer: ShortText = ""
     build: ShortText = ""
     tags: Tags = Field(default_factory=list)
+    protection_issues: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=64)]], Field(max_length=16)
+    ] = Field(
+        default_factory=list,
+        description="What the agent could not set up (e.g. vpn_permission_missing, "
+        "notifications_off); any makes the device's partner health state 'misconfigured'.",
+    )
 
 
 class CheckInRequest(Strict):
@@ -188,6 +195,11 @@ class SyncResponse(BaseModel):
     )
     checkin_interval_seconds: int
     privacy: dict[str, bool]
+    privacy_user_toggles: list[str] = Field(
+        default_factory=list,
+        description="The privacy keys the person holding the device may change "
+        "(PUT /api/agent/v1/devices/{id}/privacy); the organisation keeps the others.",
+    )
     policy: dict[str, object]
     web: WebSettings
     indicator_sets: list[IndicatorSetRef]
@@ -201,6 +213,19 @@ class IndicatorSetOut(BaseModel):
     metas: list[dict[str, object]]
     entries: list[list[str | int]] = Field(
         description="[type, canonical value, index into metas] for each indicator"
+    )
+
+
+class PrivacyOut(BaseModel):
+    """This device's privacy settings, and which of them its user may change."""
+
+    privacy: dict[str, bool]
+    user_toggles: list[str] = Field(
+        description="The keys the person holding the device may change; the others are the "
+        "organisation's."
+    )
+    changed: list[str] = Field(
+        default_factory=list, description="The keys this request changed (empty: none)."
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,8 +23,9 @@ from openmtd.domain.enums import (
 )
 from openmtd.domain.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from openmtd.domain.integrity import IntegrityState
+from openmtd.engines.apps.redact import without_app
 from openmtd.engines.network.redact import without_network_details
-from openmtd.engines.privacy import default_privacy
+from openmtd.engines.privacy import PrivacyRule, enrollment_privacy, policy_for
 from openmtd.engines.web.detections import without_url
 from openmtd.enrollment.scenarios import check_enrollment, check_scenario
 from openmtd.enrollment.tokens import (
@@ -43,19 +45,19 @@ from openmtd.server.agent_api.schemas import (
     EnrollRequest,
     OwnAlert,
     OwnDevice,
-    PrivacyChoices,
 )
 from openmtd.server.alerts.service import (
     ACTIVE,
-    add_event,
     apply_detections,
     resolve_device_alerts,
 )
 from openmtd.server.apps import service as app_service
 from openmtd.server.apps.protection import AppProtection
+from openmtd.server.compliance import service as compliance
 from openmtd.server.integrity import service as integrity_service
 from openmtd.server.integrity.verifiers import IntegrityVerifiers
 from openmtd.server.network_policy import network_policy
+from openmtd.server.timeline import add_event
 from openmtd.server.vulns.assess import DeviceInput, stored_apps
 from openmtd.server.vulns.assess import assess as vuln_assess
 from openmtd.server.vulns.assess import failed as vuln_failed
@@ -65,12 +67,6 @@ from openmtd.server.vulns.protection import VulnProtection
 from openmtd.server.vulns.state import VULN_GENERATION
 from openmtd.server.web.sync import POLICY_GENERATION, bump
 from openmtd.store.models import Alert, CheckIn, Device, DeviceApp, OnboardingToken, SyncGeneration
-
-
-def _merge_privacy(defaults: dict[str, bool], chosen: PrivacyChoices) -> dict[str, bool]:
-    chosen_values = {k: v for k, v in chosen.model_dump().items() if v is not None}
-    return {**defaults, **chosen_values}
-
 
 MAX_DEVICE_TAGS = 16  # what Device.tags holds: 16 tags of up to 64 characters, space-delimited
 
@@ -97,7 +93,17 @@ class Enrolled:
     warnings: tuple[str, ...]
 
 
-def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days: int) -> Enrolled:
+def enroll(
+    db: Session,
+    *,
+    req: EnrollRequest,
+    now: datetime,
+    unresponsive_days: int,
+    privacy_rules: Sequence[PrivacyRule] = (),
+) -> Enrolled:
+    """`privacy_rules`: the admin's privacy policy (Settings.privacy_rules()); the device's
+    settings are the scope's defaults, the policy's values, the enrollment's choices (the
+    managed configuration), then the policy's locked values (engines.privacy)."""
     spec = check_scenario(req.scenario, req.platform)  # an unsupported scenario: refused by name
     token = db.scalar(
         select(OnboardingToken).where(OnboardingToken.token_digest == digest(req.onboarding_token))
@@ -194,7 +200,10 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
         app_count=0,
         onboarding_token_id=token.id,
         enrollment_warnings=list(decision.warnings),
-        privacy=_merge_privacy(asdict(default_privacy(decision.scope)), req.privacy),
+        privacy=enrollment_privacy(
+            policy_for(privacy_rules, scope=decision.scope, device_group=token.device_group),
+            req.privacy.model_dump(),
+        ),
         signals={"integrity": [], "network": []},
         retired_at=None,
     )
@@ -209,6 +218,9 @@ def enroll(db: Session, *, req: EnrollRequest, now: datetime, unresponsive_days:
         f"protects: {decision.scope.value}",
         warnings=list(decision.warnings),
     )
+    for old in previous:
+        compliance.refresh_device(db, device_id=old.id, now=now)
+    compliance.refresh_device(db, device_id=device.id, now=now)
     return Enrolled(device, credential, decision.warnings)
 
 
@@ -403,6 +415,7 @@ def check_in(
         "manufacturer": f.manufacturer,
         "build": f.build,
         "tags": format_tags([*parse_tags(device.assigned_tags), *f.tags]),
+        "protection_issues": sorted(set(f.protection_issues)),
         "signals": {
             "integrity": integrity_signals,
             # Raw network observations are kept only when network privacy is off.
@@ -449,9 +462,12 @@ def check_in(
             app_service.apk_requests(db, device_id=device.id, scope=apps.apk_upload_scope)
         )
     exclude_url = bool(device.privacy.get("exclude_url_in_report"))
+    exclude_app = bool(device.privacy.get("exclude_app_in_report"))
     network_private = network_privacy(device.privacy)
     detections = [
-        _detection(d, exclude_url=exclude_url, network_private=network_private)
+        _detection(
+            d, exclude_url=exclude_url, exclude_app=exclude_app, network_private=network_private
+        )
         for d in req.detections
     ]
     platform = Platform(device.platform)
@@ -463,10 +479,8 @@ def check_in(
         )
     if detections:
         raised += apply_detections(db, device_id=device.id, detections=detections, now=now).raised
-    if detections or inventory_changed or (judged is not None and judged.changed):
-        risk = RiskLevel(db.scalars(select(Device.risk_level).where(Device.id == device.id)).one())
-    else:
-        risk = RiskLevel(device.risk_level)
+    compliance.refresh_device(db, device_id=device.id, now=now)
+    risk = RiskLevel(db.scalars(select(Device.risk_level).where(Device.id == device.id)).one())
     respond: tuple[str, ...] = ()
     wanted: tuple[str, ...] = ()
     if integrity is not None:
@@ -562,15 +576,20 @@ def network_privacy(privacy: dict[str, bool]) -> bool:
     return bool(privacy.get("network_protection_privacy", True))
 
 
-def _detection(d: DetectionReport, *, exclude_url: bool, network_private: bool) -> Detection:
+def _detection(
+    d: DetectionReport, *, exclude_url: bool, exclude_app: bool, network_private: bool
+) -> Detection:
     """A reported detection; with "exclude URL in report" on, a web detection loses every
-    trace of the URL here too, whatever the agent sent, and with network protection privacy
-    on a network detection loses every SSID, BSSID and certificate detail (the privacy
-    controls are enforced twice)."""
+    trace of the URL here too, whatever the agent sent; with "exclude app in report" on, every
+    detection loses what names an app; and with network protection privacy on a network
+    detection loses every SSID, BSSID and certificate detail (the privacy controls are
+    enforced twice)."""
     evidence = d.evidence
     title, key = d.title, d.key
     if exclude_url:
         title, key, evidence = without_url(d.category, title, key, evidence)
+    if exclude_app:
+        title, key, evidence = without_app(d.category, title, key, evidence)
     if network_private:
         title, key, evidence = without_network_details(d.category, title, key, evidence)
     return Detection(
@@ -685,10 +704,13 @@ def agent_policy(settings: Settings) -> dict[str, object]:
     }
 
 
-def sync_etag(device: AgentDevice, policy: dict[str, object]) -> str:
-    """Changes with the policy generation, the agent policy, the group and privacy settings."""
+def sync_etag(
+    device: AgentDevice, policy: dict[str, object], privacy_toggles: Sequence[str] = ()
+) -> str:
+    """Changes with the policy generation, the agent policy, the group, the privacy settings
+    and the privacy keys the device user may change."""
     material = orjson.dumps(
-        [device.policy_generation, policy, device.device_group, device.privacy],
+        [device.policy_generation, policy, device.device_group, device.privacy, *privacy_toggles],
         option=orjson.OPT_SORT_KEYS,
     )
     return '"' + hashlib.sha256(material).hexdigest()[:32] + '"'

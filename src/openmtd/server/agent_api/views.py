@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from openmtd.domain.errors import NotFound
+from openmtd.server import privacy as privacy_service
 from openmtd.server.agent_api import service
 from openmtd.server.agent_api.schemas import (
     CheckInRequest,
@@ -19,11 +20,14 @@ from openmtd.server.agent_api.schemas import (
     IndicatorSetOut,
     IndicatorSetRef,
     OwnDevice,
+    PrivacyChoices,
+    PrivacyOut,
     SyncResponse,
     WebSettings,
 )
 from openmtd.server.context import AppContext
 from openmtd.server.deps import Ctx, Db, Now, bearer_token
+from openmtd.server.dns.service import DohResolver
 from openmtd.server.errors import API_ERRORS, responses
 from openmtd.server.openapi import parse_body, schema_ref
 from openmtd.server.schemas_common import DeviceIdStr
@@ -53,7 +57,13 @@ _ERRORS = responses(401, 403, 413, 422)
 )
 def enroll(req: EnrollRequest, db: Db, ctx: Ctx, now: Now) -> EnrollResponse:
     """Enroll a device with an onboarding token; the device credential is returned only once."""
-    result = service.enroll(db, req=req, now=now, unresponsive_days=ctx.settings.unresponsive_days)
+    result = service.enroll(
+        db,
+        req=req,
+        now=now,
+        unresponsive_days=ctx.settings.unresponsive_days,
+        privacy_rules=ctx.settings.privacy_rules(),
+    )
     return EnrollResponse(
         device_id=result.device.id,
         device_credential=result.credential,
@@ -106,7 +116,13 @@ async def check_in(device_id: DeviceIdStr, request: Request) -> Response:
                 duplicate=result.duplicate,
                 risk_level=result.risk_level,
                 alerts_raised=result.alerts_raised,
-                sync_etag=service.sync_etag(device, service.agent_policy(ctx.settings)),
+                sync_etag=service.sync_etag(
+                    device,
+                    service.agent_policy(ctx.settings),
+                    privacy_service.user_toggles(
+                        ctx.settings, scenario=device.scenario, device_group=device.device_group
+                    ),
+                ),
                 next_checkin_seconds=ctx.settings.checkin_interval_seconds,
                 apk_requests=list(result.apk_requests),
                 integrity_state=result.integrity_state,
@@ -134,7 +150,10 @@ def sync(
     """Policy and indicators for this device; answers 304 when the ETag is unchanged."""
     service.require_own(device, device_id)
     policy = service.agent_policy(ctx.settings)
-    etag = service.sync_etag(device, policy)
+    toggles = privacy_service.user_toggles(
+        ctx.settings, scenario=device.scenario, device_group=device.device_group
+    )
+    etag = service.sync_etag(device, policy, toggles)
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
@@ -147,6 +166,7 @@ def sync(
         device_groups=service.device_groups(device),
         checkin_interval_seconds=ctx.settings.checkin_interval_seconds,
         privacy=device.privacy,
+        privacy_user_toggles=toggles,
         policy=dict(policy),
         web=WebSettings(
             anti_phishing=getattr(web.anti_phishing, platform),
@@ -199,3 +219,49 @@ def own_device(device_id: DeviceIdStr, device: ThisDevice, db: Db) -> OwnDevice:
     """This device's own record: risk level and active alerts (what the agent shows its user)."""
     service.require_own(device, device_id)
     return service.own_device(db, device.id)
+
+
+@router.get("/devices/{device_id}/privacy", response_model=PrivacyOut, responses=_ERRORS)
+def own_privacy(device_id: DeviceIdStr, device: ThisDevice, ctx: Ctx) -> PrivacyOut:
+    """This device's privacy settings, and the keys its user may change."""
+    service.require_own(device, device_id)
+    policy = privacy_service.device_policy(
+        ctx.settings, scenario=device.scenario, device_group=device.device_group
+    )
+    state = privacy_service.current(policy, device.privacy)
+    return PrivacyOut(privacy=state.privacy, user_toggles=state.user_toggles)
+
+
+@router.put(
+    "/devices/{device_id}/privacy",
+    response_model=PrivacyOut,
+    responses={
+        **_ERRORS,
+        **responses(_403="not this device's credential, or a key the organisation keeps"),
+    },
+)
+def change_privacy(
+    device_id: DeviceIdStr,
+    changes: PrivacyChoices,
+    request: Request,
+    device: ThisDevice,
+    db: Db,
+    ctx: Ctx,
+    now: Now,
+) -> PrivacyOut:
+    """The device user changes privacy settings the organisation leaves to them (omitted keys
+    stay as they are). A key the organisation keeps is refused with 403 `privacy_key_locked`
+    (its name in the message and in `details.keys`) and nothing changes. A change is a timeline
+    event of the device; it never changes the device's risk or compliance."""
+    service.require_own(device, device_id)
+    policy = privacy_service.device_policy(
+        ctx.settings, scenario=device.scenario, device_group=device.device_group
+    )
+    wanted = {k: v for k, v in changes.model_dump().items() if v is not None}
+    state = privacy_service.change_by_user(
+        db, device_id=device.id, policy=policy, stored=device.privacy, changes=wanted, now=now
+    )
+    doh = getattr(request.app.state, "dns", None)
+    if state.changed and isinstance(doh, DohResolver):
+        doh.forget(device.id)  # this process's DoH reads the new settings at once
+    return PrivacyOut(privacy=state.privacy, user_toggles=state.user_toggles, changed=state.changed)

@@ -15,19 +15,12 @@ from openmtd.domain.enums import AlertClassification, AlertStatus, RiskLevel, Se
 from openmtd.domain.errors import InvalidInput, NotFound
 from openmtd.engines.risk import AlertFact, assess_risk
 from openmtd.server.audit import service as audit
-from openmtd.store.models import Alert, Device, DeviceEvent
+from openmtd.server.compliance import service as compliance
+from openmtd.server.export.alerts import export_alert, export_alerts
+from openmtd.server.timeline import add_event
+from openmtd.store.models import Alert, Device
 
 ACTIVE = (AlertStatus.NEW.value, AlertStatus.IN_PROGRESS.value)
-
-
-def add_event(
-    db: Session, *, device_id: str, kind: str, summary: str, now: datetime, **details: Any
-) -> None:
-    db.add(
-        DeviceEvent(
-            device_id=device_id, occurred_at=now, kind=kind, summary=summary, details=details
-        )
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +70,7 @@ def apply_detections(
             alert.evidence = evidence or alert.evidence
             if Severity(d.severity).rank > Severity(alert.severity).rank:
                 alert.severity = d.severity.value
+                export_alert(db, alert, change="updated", now=now)  # exported: severity rose
             updated += 1
             continue
         alert = Alert(
@@ -104,6 +98,7 @@ def apply_detections(
             summary=f"{d.severity.value} alert #{alert.id} raised: {d.title}",
             alert_id=alert.id,
         )
+        export_alert(db, alert, change="raised", now=now)
         raised += 1
     if raised or updated or resolved:
         recompute_risk(db, device_id=device_id, now=now)
@@ -117,6 +112,7 @@ def resolve_alert(
     (automatic remediation), which the timeline shows as such. Risk is recomputed."""
     alert.status = AlertStatus.RESOLVED.value
     alert.resolved_at = now
+    export_alert(db, alert, change="resolved", now=now)
     add_event(
         db,
         device_id=alert.device_id,
@@ -151,8 +147,12 @@ def recompute_risk(db: Session, *, device_id: str, now: datetime) -> RiskLevel:
             now=now,
             summary=f"risk {device.risk_level} -> {assessment.level.value}: {assessment.reason}",
         )
+    changed = device.risk_level != assessment.level.value
     device.risk_level = assessment.level.value
     device.risk_reason = assessment.reason
+    if changed:
+        compliance.access_changed(db, now=now)
+    compliance.refresh_device(db, device_id=device_id, now=now)
     return assessment.level
 
 
@@ -243,6 +243,9 @@ def update_alert(
         if new != alert.assigned_to:
             changes["assigned_to"] = [alert.assigned_to, new]
             alert.assigned_to = new
+    if "status" in changes or "classification" in changes:
+        resolved = alert.status == AlertStatus.RESOLVED.value and "status" in changes
+        export_alert(db, alert, change="resolved" if resolved else "updated", now=now)
     if changes:
         audit.record(
             db,
@@ -259,11 +262,16 @@ def update_alert(
 
 def resolve_device_alerts(db: Session, *, device_ids: Iterable[str], now: datetime) -> int:
     """Resolve every active alert of devices being retired (a re-enrollment replaces them)."""
+    devices = list(device_ids)
+    resolving = db.scalars(  # for the export, which follows the update
+        select(Alert.id).where(Alert.device_id.in_(devices), Alert.status.in_(ACTIVE))
+    ).all()
     result = db.execute(
         update(Alert)
-        .where(Alert.device_id.in_(list(device_ids)), Alert.status.in_(ACTIVE))
+        .where(Alert.device_id.in_(devices), Alert.status.in_(ACTIVE))
         .values(status=AlertStatus.RESOLVED.value, resolved_at=now)
     )
+    export_alerts(db, resolving, change="resolved", now=now)
     return int(getattr(result, "rowcount", 0) or 0)
 
 

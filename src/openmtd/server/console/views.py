@@ -31,9 +31,11 @@ from openmtd.domain.errors import NotFound, OpenMTDError, TooManyRequests, Unaut
 from openmtd.engines.web.detections import CATEGORY as WEB_CATEGORY
 from openmtd.enrollment.scenarios import SCENARIOS, ScenarioSpec, supported_scenarios
 from openmtd.server import presenters
+from openmtd.server import privacy as privacy_service
 from openmtd.server.alerts import service as alerts_service
 from openmtd.server.alerts.service import AlertFilters
 from openmtd.server.audit import service as audit_service
+from openmtd.server.compliance import service as compliance_service
 from openmtd.server.console.charts import bar_chart, meter
 from openmtd.server.console.web import (
     HOME_PATH,
@@ -231,7 +233,7 @@ def logout(request: Request, _posted: Post, db: Db, ctx: Ctx) -> Response:
 
 @router.get("/console")
 def dashboard(request: Request, p: Viewer, db: Db, ctx: Ctx, now: Now) -> Response:
-    rules = state_rules(ctx, now)
+    rules = state_rules(now)
     summary = devices_service.fleet_summary(db, rules=rules)
     _rows, noncompliant = devices_service.list_devices(
         db, filters=DeviceFilters(compliant=False), rules=rules, limit=1, offset=0
@@ -310,8 +312,6 @@ def dashboard(request: Request, p: Viewer, db: Db, ctx: Ctx, now: Now) -> Respon
         scenarios=scenarios,
         newest=[presenters.alert_out(a) for a in newest],
         devices=devices,
-        unresponsive_days=ctx.settings.unresponsive_days,
-        max_risk=ctx.settings.compliance_max_risk,
     )
 
 
@@ -355,7 +355,7 @@ def devices(request: Request, p: Viewer, db: Db, ctx: Ctx, now: Now) -> Response
         "sort": "" if sort == "last_seen" else sort,
     }
     params = {k: v for k, v in params.items() if v}
-    rules = state_rules(ctx, now)
+    rules = state_rules(now)
     filters = DeviceFilters(
         platform=platform,
         scenario=scenario,
@@ -407,7 +407,7 @@ def device_page(
     now: Now,
 ) -> Response:
     device = devices_service.get_device(db, device_id)
-    rules = state_rules(ctx, now)
+    rules = state_rules(now)
     spec: ScenarioSpec | None = SCENARIOS.get(EnrollmentScenario(device.scenario))
     signals: dict[str, Any] = dict(getattr(device, "signals", None) or {})
     return render(
@@ -421,6 +421,9 @@ def device_page(
         compliance_reasons=presenters.compliance_reasons(device, rules),
         warnings=list(device.enrollment_warnings),
         privacy={k: bool(v) for k, v in device.privacy.items()},
+        privacy_toggles=privacy_service.user_toggles(
+            ctx.settings, scenario=device.scenario, device_group=device.device_group
+        ),
         integrity_signals=[x for x in signals.get("integrity") or [] if isinstance(x, dict)],
         integrity=dict(device.integrity or {}),
         attestations=integrity_service.recent_attestations(db, device.id, limit=10),
@@ -429,7 +432,7 @@ def device_page(
         apps=[presenters.app_out(a) for a in devices_service.device_apps(db, device.id)],
         alerts=[presenters.alert_out(a) for a in devices_service.device_alerts(db, device.id)],
         timeline=[presenters.event_out(e) for e in devices_service.device_timeline(db, device.id)],
-        max_risk=rules.max_risk,
+        policy=compliance_service.policy_named(db, device.compliance_policy),
     )
 
 
@@ -536,7 +539,7 @@ def alert_page(
         p,
         section="alerts",
         a=presenters.alert_out(alert),
-        d=presenters.device_summary(device, state_rules(ctx, now)),
+        d=presenters.device_summary(device, state_rules(now)),
         activity=activity,
         statuses=list(AlertStatus),
         classifications=list(AlertClassification),

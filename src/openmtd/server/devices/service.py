@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from openmtd.domain.enums import EnrollmentScenario, Platform, RiskLevel
 from openmtd.domain.errors import Conflict, NotFound
 from openmtd.domain.integrity import IntegrityState
-from openmtd.engines.risk import is_at_or_under
 from openmtd.server.alerts.service import (
     ACTIVE,
-    add_event,
     recompute_risk,
     resolve_device_alerts,
 )
 from openmtd.server.audit import service as audit
+from openmtd.server.timeline import add_event
 from openmtd.store.models import Alert, Device, DeviceApp, DeviceEvent
 
 
@@ -42,18 +41,19 @@ class DeviceFilters:
 
 @dataclass(frozen=True, slots=True)
 class DeviceStateRules:
-    """What makes a device unresponsive or noncompliant (per-group policies come later)."""
+    """The moment lists are computed for: compliance and unresponsiveness are stored per device
+    (server.compliance) except the part time alone decides, which `now` finishes."""
 
     now: datetime
-    unresponsive_days: int
-    max_risk: RiskLevel
 
-    @property
-    def unresponsive_before(self) -> datetime:
-        return self.now - timedelta(days=self.unresponsive_days)
+    def unresponsive(self) -> ColumnElement[bool]:
+        return Device.unresponsive_after < self.now
 
-    def compliant_risks(self) -> list[str]:
-        return [r.value for r in RiskLevel if is_at_or_under(r, self.max_risk)]
+    def compliant(self) -> ColumnElement[bool]:
+        return and_(
+            Device.compliance_ok.is_(True),
+            or_(Device.unresponsive_noncompliant.is_(False), not_(self.unresponsive())),
+        )
 
 
 def _like_escape(text: str) -> str:
@@ -76,21 +76,13 @@ def _filtered(query: Select[Any], f: DeviceFilters, rules: DeviceStateRules) -> 
     if f.group:
         query = query.where(Device.device_group == f.group)
     if f.unresponsive is True:
-        query = query.where(Device.last_seen_at < rules.unresponsive_before)
+        query = query.where(rules.unresponsive())
     elif f.unresponsive is False:
-        query = query.where(Device.last_seen_at >= rules.unresponsive_before)
+        query = query.where(not_(rules.unresponsive()))
     if f.compliant is True:
-        query = query.where(
-            Device.risk_level.in_(rules.compliant_risks()),
-            Device.last_seen_at >= rules.unresponsive_before,
-        )
+        query = query.where(rules.compliant())
     elif f.compliant is False:
-        query = query.where(
-            or_(
-                Device.risk_level.not_in(rules.compliant_risks()),
-                Device.last_seen_at < rules.unresponsive_before,
-            )
-        )
+        query = query.where(not_(rules.compliant()))
     if f.seen_after is not None:
         query = query.where(Device.last_seen_at >= f.seen_after)
     if f.seen_before is not None:
@@ -252,11 +244,7 @@ def fleet_summary(db: Session, *, rules: DeviceStateRules) -> FleetSummary:
         by_platform=grouped(Device.platform),
         by_risk=grouped(Device.risk_level),
         by_scenario=grouped(Device.scenario),
-        unresponsive=db.scalar(
-            select(func.count(Device.id)).where(
-                live, Device.last_seen_at < rules.unresponsive_before
-            )
-        )
+        unresponsive=db.scalar(select(func.count(Device.id)).where(live, rules.unresponsive()))
         or 0,
         active_alerts_by_severity={str(k): int(v) for k, v in alert_rows},
     )

@@ -31,12 +31,8 @@ router = APIRouter(prefix="/api/devices", tags=["devices"], responses=API_ERRORS
 _AUTH = responses(401, 403)
 
 
-def state_rules(ctx: Ctx, now: datetime) -> DeviceStateRules:
-    return DeviceStateRules(
-        now=now,
-        unresponsive_days=ctx.settings.unresponsive_days,
-        max_risk=ctx.settings.compliance_max_risk,
-    )
+def state_rules(now: datetime) -> DeviceStateRules:
+    return DeviceStateRules(now=now)
 
 
 def _as_utc(value: datetime | None, name: str) -> datetime | None:
@@ -76,7 +72,7 @@ def list_devices(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[DeviceSummary]:
     """The device inventory with filters, search and pagination."""
-    rules = state_rules(ctx, now)
+    rules = state_rules(now)
     filters = DeviceFilters(
         platform=platform,
         scenario=scenario,
@@ -105,7 +101,7 @@ def list_devices(
 @router.get("/summary", response_model=FleetSummaryOut, responses=_AUTH)
 def fleet_summary(_p: ReadOnly, db: Db, ctx: Ctx, now: Now) -> FleetSummaryOut:
     """Counts by platform, risk, scenario and active alert severity."""
-    s = service.fleet_summary(db, rules=state_rules(ctx, now))
+    s = service.fleet_summary(db, rules=state_rules(now))
     return FleetSummaryOut(
         total=s.total,
         by_platform=s.by_platform,
@@ -123,7 +119,7 @@ def fleet_summary(_p: ReadOnly, db: Db, ctx: Ctx, now: Now) -> FleetSummaryOut:
 )
 def get_device(device_id: DeviceIdStr, _p: ReadOnly, db: Db, ctx: Ctx, now: Now) -> DeviceDetail:
     """One device: facts, apps, alerts, compliance reasons and timeline."""
-    return _detail(db, service.get_device(db, device_id), state_rules(ctx, now))
+    return _detail(db, service.get_device(db, device_id), state_rules(now))
 
 
 @router.post(
@@ -142,7 +138,7 @@ def retire_device(
     device = service.retire_device(
         db, device_id=device_id, actor=p.username, now=now, reason=body.reason
     )
-    return _detail(db, device, state_rules(ctx, now))
+    return _detail(db, device, state_rules(now))
 
 
 def _detail(db: Session, device: Device, rules: DeviceStateRules) -> DeviceDetail:

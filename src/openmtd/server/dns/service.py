@@ -53,10 +53,11 @@ from openmtd.engines.web.dns import (
     upstream_query,
 )
 from openmtd.enrollment.tokens import digest, new_secret
-from openmtd.server.alerts.service import add_event, apply_detections
+from openmtd.server.alerts.service import apply_detections
 from openmtd.server.audit import service as audit
 from openmtd.server.context import AppContext
 from openmtd.server.dns import profiles
+from openmtd.server.timeline import add_event
 from openmtd.store.db import transaction
 from openmtd.store.models import Device
 
@@ -186,7 +187,8 @@ async def ask_upstream(
                 message, host, timeout=timeout, port=port, ignore_unexpected=True
             )
     except (TimeoutError, OSError, EOFError, dns.exception.DNSException) as e:
-        log.info("upstream %s:%s failed for %s: %s", host, port, query.name, e or type(e).__name__)
+        # Never the name: a resolver's log would be the devices' browsing history.
+        log.info("upstream %s:%s failed: %s", host, port, e or type(e).__name__)
         return None
     return UpstreamAnswer.from_message(response)
 

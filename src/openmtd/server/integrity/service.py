@@ -43,9 +43,11 @@ from openmtd.engines.integrity.key_attestation import verify_key_attestation
 from openmtd.engines.integrity.play_integrity import verify_play_integrity
 from openmtd.engines.integrity.signals import evaluate_signals
 from openmtd.engines.integrity.verdict import alert_title, combine
-from openmtd.server.alerts.service import add_event, apply_detections
+from openmtd.server.alerts.service import apply_detections
+from openmtd.server.compliance import service as compliance
 from openmtd.server.integrity.verifiers import EvidenceKind, IntegrityVerifiers
 from openmtd.server.integrity.wire import finding_from_json, findings_to_json, verdict_to_json
+from openmtd.server.timeline import add_event
 from openmtd.store.models import (
     AppAttestKey,
     Device,
@@ -568,6 +570,8 @@ def rejudge(
         setattr(device, column, value)
     db.flush()
     record(db, device_id=device.id, platform=platform, judged=judged, now=now)
+    if judged.changed:
+        compliance.refresh_device(db, device_id=device.id, now=now)
     return judged
 
 

@@ -124,7 +124,7 @@ def render_managed_config(
         onboarding_token=request.onboarding_token,
         scenario=scenario,
         device_tag=request.device_tag,
-        privacy=request.privacy_settings(),
+        privacy=request.privacy_settings(spec.scope),
     )
     content = managed_config.render(config, spec.platform)
     if spec.platform is Platform.ANDROID:

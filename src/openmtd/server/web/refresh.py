@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from openmtd.domain.errors import InvalidInput
 from openmtd.server.apps.fleet import rejudge_all
 from openmtd.server.apps.protection import APP_TYPES
+from openmtd.server.compliance.schedule import sweep_compliance
 from openmtd.server.context import AppContext
 from openmtd.server.vulns import schedule as vuln_schedule
 from openmtd.server.web import feeds
@@ -110,4 +111,8 @@ async def schedule_loop(ctx: AppContext, *, poll_seconds: float = SCHEDULE_POLL_
             await run_in_threadpool(ctx.vulns.catch_up)
         except Exception:
             log.exception("checking the vulnerability re-match failed")
+        try:
+            await run_in_threadpool(sweep_compliance, ctx)
+        except Exception:
+            log.exception("the compliance sweep failed")
         await asyncio.sleep(poll_seconds)

@@ -1,0 +1,1 @@
+"""Conditional launch for managed apps: app protection policies and launch decisions."""
