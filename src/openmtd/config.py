@@ -189,6 +189,13 @@ class Settings(BaseSettings):
         default=False, description="Mark console cookies Secure (set when served over HTTPS)."
     )
     migrate_on_start: bool = True
+    freeze_gc: bool = Field(
+        default=False,
+        description="After start-up, move what it built out of the garbage collector's full "
+        "passes (gc.freeze), which would otherwise stall requests for a tenth of a second or "
+        "more; `openmtd serve` turns it on (a process that creates many apps, like the tests, "
+        "must not).",
+    )
     dns_upstream: str = Field(
         default="",
         description="Resolver that protective DNS forwards allowed names to, host:port "

@@ -74,7 +74,7 @@ def serve(
     proxy in front for production.
     """
     settings = settings_from(data_dir=data_dir, database_url=database_url, public_url=public_url)
-    settings = public_url_for(settings, host, port)
+    settings = public_url_for(settings, host, port).model_copy(update={"freeze_gc": True})
     out = stdout()
     out.print(f"openmtd console: http://{_shown(host)}:{port}/console")
     out.print(f"devices reach this server at {settings.public_url}", style="dim")
@@ -97,6 +97,7 @@ def serve(
             "OPENMTD_DATABASE_URL": settings.database_url,
             "OPENMTD_PUBLIC_URL": settings.public_url,
             "OPENMTD_MIGRATE_ON_START": "false",
+            "OPENMTD_FREEZE_GC": "true",
         }
     )
     uvicorn.run(

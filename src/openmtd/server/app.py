@@ -80,9 +80,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         ctx.vulns.renew()  # the first vulnerability state, built in the background
         ctx.export.start()  # alert export: delivers the outbox in a background thread
         scheduler = asyncio.create_task(schedule_loop(ctx)) if settings.feed_scheduler else None
-        freezing = asyncio.create_task(_freeze_after_start(ctx))
+        freezing = asyncio.create_task(_freeze_after_start(ctx)) if settings.freeze_gc else None
         yield
-        freezing.cancel()
+        if freezing is not None:
+            freezing.cancel()
         if scheduler is not None:
             scheduler.cancel()
         ctx.close()
