@@ -479,8 +479,7 @@ def check_in(
         )
     if detections:
         raised += apply_detections(db, device_id=device.id, detections=detections, now=now).raised
-    compliance.refresh_device(db, device_id=device.id, now=now)
-    risk = RiskLevel(db.scalars(select(Device.risk_level).where(Device.id == device.id)).one())
+    risk = RiskLevel(compliance.refresh_device(db, device_id=device.id, now=now).risk_level)
     respond: tuple[str, ...] = ()
     wanted: tuple[str, ...] = ()
     if integrity is not None:

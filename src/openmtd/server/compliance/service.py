@@ -30,9 +30,7 @@ from openmtd.engines.compliance import (
     Reason,
     UnresponsiveAction,
     evaluate,
-    partner_state_at,
     policy_for_group,
-    unresponsive_reason,
     valid_min_os,
 )
 from openmtd.server.audit import service as audit
@@ -170,9 +168,10 @@ def refresh_device(
     device_id: str,
     now: datetime,
     policies: Sequence[CompliancePolicy] | None = None,
-) -> ComplianceVerdict:
-    """Judge one device under its group's policy and store the verdict; a change of compliance
-    or partner state is a timeline event, moves the access generation and is announced."""
+) -> Device:
+    """Judge one device under its group's policy and store the verdict on it (returned, as
+    read now); a change of compliance or partner state is a timeline event, moves the access
+    generation and is announced."""
     db.flush()
     device = db.get(Device, device_id, populate_existing=True)
     if device is None:
@@ -217,7 +216,7 @@ def refresh_device(
                 policy=policy.name,
             )
     _note_health(db, device, after.partner_state, now=now)
-    return verdict
+    return device
 
 
 def _note_health(db: Session, device: Device, state: PartnerState, *, now: datetime) -> None:
@@ -270,17 +269,6 @@ def refresh_group(db: Session, *, group: str | None, now: datetime) -> int:
         refresh_device(db, device_id=device_id, now=now, policies=policies)
     access_changed(db, now=now)
     return len(ids)
-
-
-def unresponsive_text(device: Device) -> str:
-    return unresponsive_reason(_days(device), device.last_seen_at).text
-
-
-def health_now(device: Device, now: datetime) -> PartnerState:
-    return partner_state_at(
-        PartnerState(device.health_base),
-        unresponsive=device.unresponsive_after is not None and now > device.unresponsive_after,
-    )
 
 
 # --- policies ----------------------------------------------------------------------------------
