@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from openmtd.config import Settings
+from openmtd.server import security
 from openmtd.server.app import create_app
 from openmtd.store.db import make_engine, migrate
 from openmtd.store.models import Base
@@ -38,6 +40,13 @@ def missing(what: str, how: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"OPENMTD_REQUIRE_ALL=1: {message}")
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2's own profile for tests in every test: each console test signs users in, and the
+    production parameters cost ~0.2 s per hash or check here. Hashes stay real argon2id."""
+    monkeypatch.setattr(security, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @dataclass

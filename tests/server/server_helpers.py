@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from openmtd.server import security
 from openmtd.store.models import Base
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Cheap argon2 parameters: every test creates users, and the real cost is ~0.2 s each."""
-    monkeypatch.setattr(
-        security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-    yield
 
 
 def error(response: Any, status: int, code: str) -> str:

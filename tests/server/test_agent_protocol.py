@@ -14,7 +14,6 @@ from server_helpers import (
     dump_database,
     enroll_body,
     error,
-    fast_passwords,
 )
 from sqlalchemy import select, update
 
@@ -23,8 +22,6 @@ from openmtd.config import Settings
 from openmtd.server.agent_api import service as agent_service
 from openmtd.server.app import create_app
 from openmtd.store.models import Alert, CheckIn, Device, DeviceApp, DeviceEvent
-
-_ = fast_passwords  # autouse
 
 
 def checkin_url(device: dict[str, Any], device_id: str | None = None) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import error, fast_passwords
+from server_helpers import error
 from sqlalchemy import select, update
 
 from conftest import Api, FakeClock
@@ -25,8 +25,6 @@ from openmtd.server.app import create_app
 from openmtd.server.export.delivery import ExportWorker, claim, deliver_due
 from openmtd.server.export.outbox import enqueue
 from openmtd.store.models import AuditEntry, ExportOutbox
-
-_ = fast_passwords  # autouse
 
 SECRET = "correct-horse-battery-staple-42"
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import fast_passwords
 from sqlalchemy import select
 
 from conftest import Api, FakeClock
@@ -25,8 +24,6 @@ from openmtd.server.app import create_app
 from openmtd.server.export.delivery import deliver_due
 from openmtd.store.models import ExportOutbox
 from tlscanary import make_pki
-
-_ = fast_passwords  # autouse
 
 TLS_NAME = "canary.test"  # the name tlscanary's leaf certificate carries
 

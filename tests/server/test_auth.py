@@ -9,14 +9,12 @@ from typing import Any
 import fastapi.routing
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import dump_database, error, fast_passwords
+from server_helpers import dump_database, error
 from sqlalchemy import select, update
 
 from conftest import Api, FakeClock
 from openmtd.server.security import SESSION_COOKIE, open_session
 from openmtd.store.models import ApiToken, ConsoleSession, User
-
-_ = fast_passwords  # autouse
 
 # Routes that only an admin may call, by the issue: users, onboarding tokens, audit,
 # managed configuration; and retiring a device.

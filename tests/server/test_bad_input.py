@@ -13,15 +13,12 @@ from server_helpers import (
     dump_database,
     enroll_body,
     error,
-    fast_passwords,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import Api
 from openmtd.store.models import CheckIn, Device, DeviceApp, OnboardingToken
-
-_ = fast_passwords  # autouse
 
 
 def post_raw(api: Api, url: str, content: bytes, headers: dict[str, str] | None = None) -> Any:

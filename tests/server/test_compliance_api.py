@@ -6,11 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from server_helpers import error, fast_passwords
+from server_helpers import error
 
 from conftest import Api, FakeClock
-
-_ = fast_passwords
 
 
 def high_alert(api: Api, device: dict[str, Any], key: str = "jb") -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import fast_passwords
 
 from conftest import Api, FakeClock
 from exportwire import WebhookReceiver
@@ -18,7 +17,6 @@ from openmtd.server.app import create_app
 from openmtd.server.compliance.schedule import sweep_compliance
 from openmtd.server.export.delivery import deliver_due
 
-_ = fast_passwords
 SECRET = "mdm-webhook-secret-for-the-tests-0123"
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from server_helpers import device_auth, error, fast_passwords
+from server_helpers import device_auth, error
 
 from conftest import Api, FakeClock
-
-_ = fast_passwords  # autouse
 
 MALWARE = {"category": "Malware", "title": "bad app", "severity": "High", "key": "com.bad"}
 WIFI = {"category": "RogueWifi", "title": "Rogue Wi-Fi network", "severity": "Low", "key": "cafe"}

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from server_helpers import error, fast_passwords
+from server_helpers import error
 
 from conftest import Api, FakeClock
-
-_ = fast_passwords  # autouse
 
 
 def ids(api: Api, **params: Any) -> list[str]:

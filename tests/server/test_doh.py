@@ -16,7 +16,7 @@ import dns.opcode
 import dns.rcode
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import dump_database, error, fast_passwords
+from server_helpers import dump_database, error
 
 from conftest import Api, FakeClock
 from dnsfake import FakeUpstream
@@ -24,8 +24,6 @@ from openmtd.config import Settings
 from openmtd.server.app import create_app
 from openmtd.server.dns import service as dns_service
 from openmtd.server.dns.views import DohFastPath
-
-_ = fast_passwords  # autouse
 
 RECORDS = {
     "good.example": ["192.0.2.10", "2001:db8::10"],

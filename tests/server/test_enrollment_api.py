@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from server_helpers import dump_database, enroll_body, error, fast_passwords
+from server_helpers import dump_database, enroll_body, error
 from sqlalchemy import select, update
 
 from conftest import Api, FakeClock
 from openmtd.store.models import Device, OnboardingToken
-
-_ = fast_passwords  # autouse
 
 # scenario -> (supported, company portal, protection scope, onboarding), as PRODUCT.md lists them
 SCENARIO_TABLE = {

@@ -14,13 +14,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
-from server_helpers import error, fast_passwords
+from server_helpers import error
 
 from conftest import Api, FakeClock
 from openmtd.config import Settings
 from openmtd.server.app import create_app
 
-_ = fast_passwords
 CHECK = "/api/access/v1/check"
 
 

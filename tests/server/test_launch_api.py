@@ -7,15 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from server_helpers import count, device_auth, error, fast_passwords
+from server_helpers import count, device_auth, error
 from sqlalchemy import select
 
 from conftest import Api, FakeClock
 from openmtd.domain.enums import Platform, RiskLevel
 from openmtd.server.launch import service
 from openmtd.store.models import AuditEntry, LaunchLatchRow, LaunchLogEntry
-
-_ = fast_passwords  # autouse
 
 APP = "com.contoso.mail"
 HIGH_ALERT = {"category": "Malware", "title": "bad app", "severity": "High", "key": "com.bad"}

@@ -11,14 +11,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import count, device_auth, error, fast_passwords
+from server_helpers import count, device_auth, error
 
 from conftest import Api, FakeClock
 from openmtd.config import Settings
 from openmtd.server.app import create_app
 from openmtd.store.models import DeviceApp
-
-_ = fast_passwords  # autouse
 
 ALL_TOGGLES = [
     "exclude_url_in_report",

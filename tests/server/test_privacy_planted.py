@@ -25,7 +25,7 @@ from typing import Any
 import dns.message
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import device_auth, error, fast_passwords
+from server_helpers import device_auth, error
 from sqlalchemy import select
 
 from conftest import Api
@@ -40,8 +40,6 @@ from openmtd.engines.export.webhook import compact_json
 from openmtd.server.export.alerts import alert_device, alert_event
 from openmtd.server.users.service import create_user
 from openmtd.store.models import Alert, Base, Device
-
-_ = fast_passwords  # autouse
 
 URL_HOST = "planted-url-7f3a9c.example"
 APP_PACKAGE = "com.planted.secretapp7f3a9c"

@@ -9,14 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import error, fast_passwords
+from server_helpers import error
 from sqlalchemy import select
 
 from conftest import Api
 from openmtd.server.web.refresh import refresh_due
 from openmtd.store.models import Alert, AuditEntry, DeviceEvent
-
-_ = fast_passwords  # autouse
 
 MVT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mvt-indicators"
 
