@@ -24,6 +24,7 @@ from openmtd.export_settings import ExportSink
 from openmtd.server.app import create_app
 from openmtd.server.export.delivery import ExportWorker, claim, deliver_due
 from openmtd.server.export.outbox import enqueue
+from openmtd.store.db import make_engine, make_session_factory
 from openmtd.store.models import AuditEntry, ExportOutbox
 
 SECRET = "correct-horse-battery-staple-42"
@@ -343,8 +344,6 @@ def test_nothing_is_lost_across_a_restart(settings: Settings, clock: FakeClock) 
 
 
 def outbox_of(settings: Settings) -> list[ExportOutbox]:
-    from openmtd.store.db import make_engine, make_session_factory
-
     engine = make_engine(settings.resolved_database_url())
     try:
         with make_session_factory(engine)() as db:
@@ -362,7 +361,10 @@ def test_two_workers_never_deliver_one_event_at_the_same_time(
         for i in range(20):
             enqueue(db, topic="alert", key=f"bulk:{i}", payload={"i": i}, now=api.clock())
     # A second server process: its own worker and connections on the same database.
-    other = ExportWorker(ctx.settings, request_sessions=_fresh_sessions(ctx), clock=api.clock)
+    engine = make_engine(ctx.settings.resolved_database_url())
+    other = ExportWorker(
+        ctx.settings, request_sessions=make_session_factory(engine), clock=api.clock
+    )
     barrier = threading.Barrier(2)
     reports: list[Any] = []
 
@@ -376,15 +378,10 @@ def test_two_workers_never_deliver_one_event_at_the_same_time(
     for t in threads:
         t.join(60)
     other.close()
+    engine.dispose()
     assert sum(r.delivered for r in reports) == 20
     keys = [r["headers"]["idempotency-key"] for r in receiver.requests]
     assert sorted(keys) == sorted(f"bulk:{i}" for i in range(20))  # none twice
-
-
-def _fresh_sessions(ctx: Any) -> Any:
-    from openmtd.store.db import make_engine, make_session_factory
-
-    return make_session_factory(make_engine(ctx.settings.resolved_database_url()))
 
 
 def test_a_claim_is_a_lease(hooked: Api) -> None:

@@ -287,3 +287,24 @@ class TestClientCertificate:
         tampered = csr.replace(csr.splitlines()[3], csr.splitlines()[3][::-1])
         r = api.client.post(url, json={"csr": tampered}, headers=agent(device))
         assert r.status_code == 422, r.text
+
+
+def test_without_its_database_the_check_denies_and_says_why(
+    settings: Settings, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No decision can be made: 503 with its own code (nginx refuses on it too), never a
+    crash, and the failure is in the log."""
+    missing = settings.data_dir / "no-such-folder" / "openmtd.db"
+    app = create_app(
+        settings.model_copy(update={"database_url": f"sqlite:///{missing}"}), clock=clock
+    )
+    try:
+        client = TestClient(app)  # no lifespan: it would need the database as well
+        for headers in ({"X-OpenMTD-Device-Token": "omt_acc_whatever"}, {}):
+            r = client.get(CHECK, headers=headers)
+            assert error(r, 503, "decision_unavailable")
+            assert r.headers["X-OpenMTD-Decision"] == "deny"
+            assert r.headers["Cache-Control"] == "no-store"
+        assert "the access decision failed" in caplog.text
+    finally:
+        app.state.ctx.close()

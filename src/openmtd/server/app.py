@@ -12,10 +12,11 @@ from functools import cache
 from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
 
 from openmtd import __version__
 from openmtd.config import Settings
-from openmtd.server.access.views import AccessFastPath
+from openmtd.server.access.views import is_check, send_check
 from openmtd.server.access.views import router as access_router
 from openmtd.server.agent_api.views import router as agent_router
 from openmtd.server.alerts.views import router as alerts_router
@@ -66,6 +67,19 @@ async def _freeze_after_start(ctx: AppContext) -> None:
     gc.freeze()
     await run_in_threadpool(ctx.vulns.wait)
     gc.freeze()  # no second collection: requests may be running by now
+
+
+class OpenMTD(FastAPI):
+    """The app. The forward-auth check is answered before FastAPI's own layers (telemetry,
+    error handling, middleware, routing) run: it sits in front of every request to every
+    protected application, and those layers cost more than the decision itself (a cached
+    decision is a dictionary lookup). Measured through nginx by bench/forward_auth.py."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_check(scope):
+            await send_check(self.state.ctx, scope, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 # In the order they are matched.
@@ -138,7 +152,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     if settings.migrate_on_start:
         migrate(engine)
 
-    app = FastAPI(
+    app = OpenMTD(
         title="openmtd",
         version=__version__,
         summary="Open, self-hosted Mobile Threat Defense for Android and iOS",
@@ -171,6 +185,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         apk_limit=settings.max_apk_upload_bytes,
     )
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(AccessFastPath)  # answers the forward-auth check before routing
     app.add_middleware(DohFastPath)  # outermost: answers /dns-query/ before routing
     return app

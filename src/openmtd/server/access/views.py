@@ -4,14 +4,18 @@ for it, and the admin's view of them."""
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from ipaddress import ip_address
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.requests import cookie_parser
+from starlette.types import Scope, Send
 
 from openmtd.config import Settings
 from openmtd.engines.access import (
@@ -32,6 +36,7 @@ from openmtd.server.devices.service import get_device
 from openmtd.server.errors import API_ERRORS, ErrorEnvelope, responses
 from openmtd.server.schemas_common import DeviceIdStr
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["conditional access"], responses=API_ERRORS)
 CHECK_PATH = "/api/access/v1/check"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -46,14 +51,21 @@ class AccessDecisionOut(BaseModel):
     policy: str
 
 
-def identify(request: Request, settings: Settings) -> Identity:
+def identify(scope: Scope, settings: Settings) -> Identity:
     """Who is asking: a client certificate a trusted proxy verified and forwarded, else the
-    device token (header or cookie); a certificate header from anyone else is refused."""
+    device token (header or cookie); a certificate header from anyone else is refused.
+
+    Reads the raw ASGI headers (lower-case names; the first of a repeated header counts)."""
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        if name in _IDENTITY_HEADERS and name not in found:
+            found[name] = value
     for header in CERT_HEADERS:
-        value = request.headers.get(header)
-        if value is None:
+        raw = found.get(header.encode())
+        if raw is None:
             continue
-        peer = request.client.host if request.client else ""
+        client = scope.get("client")
+        peer = client[0] if client else ""
         if not _trusted(peer, settings):
             return Identity(
                 "none",
@@ -62,18 +74,25 @@ def identify(request: Request, settings: Settings) -> Identity:
                 "which is not a trusted proxy (access_trusted_proxies)",
             )
         try:
-            return Identity("certificate", certificate_fingerprint(header, value))
+            return Identity("certificate", certificate_fingerprint(header, raw.decode("latin-1")))
         except CertificateHeaderError as e:
             return Identity("none", "", str(e))
-    token = request.headers.get(TOKEN_HEADER) or request.cookies.get(TOKEN_COOKIE)
+    token = found.get(_TOKEN_HEADER, b"").decode("latin-1").strip()
+    if not token and _COOKIE in found:
+        token = cookie_parser(found[_COOKIE].decode("latin-1")).get(TOKEN_COOKIE, "").strip()
     if token:
-        return Identity("token", token.strip())
+        return Identity("token", token)
     return Identity(
         "none",
         "",
         "no device identity: present the device's client certificate to the proxy or send "
         "its access token in the X-OpenMTD-Device-Token header",
     )
+
+
+_TOKEN_HEADER = TOKEN_HEADER.encode()
+_COOKIE = b"cookie"
+_IDENTITY_HEADERS = frozenset({*(h.encode() for h in CERT_HEADERS), _TOKEN_HEADER, _COOKIE})
 
 
 def _trusted(peer: str, settings: Settings) -> bool:
@@ -84,9 +103,21 @@ def _trusted(peer: str, settings: Settings) -> bool:
     return any(address in network for network in settings.access_trusted_proxies)
 
 
-def _response(decision: Decision) -> Response:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A decision as it goes on the wire."""
+
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+
+
+@lru_cache(maxsize=4096)
+def encode(decision: Decision) -> Answer:
     """200 with the decision, or the error envelope (code not_onboarded, credential_expired or
-    noncompliant; the device in `details`); the same facts in X-OpenMTD-* headers either way."""
+    noncompliant; the device in `details`); the same facts in X-OpenMTD-* headers either way.
+
+    Decisions repeat (one per device and state), so their encodings are kept."""
     device = {
         "device_id": decision.device_id,
         "risk_level": decision.risk_level,
@@ -98,7 +129,6 @@ def _response(decision: Decision) -> Response:
     else:
         body = {"error": {"code": decision.code, "message": decision.reason, "details": device}}
     headers = {
-        "Cache-Control": "no-store",
         "X-OpenMTD-Decision": "allow" if decision.allowed else "deny",
         "X-OpenMTD-Device-Id": decision.device_id,
         "X-OpenMTD-Risk-Level": decision.risk_level,
@@ -107,12 +137,34 @@ def _response(decision: Decision) -> Response:
     }
     if decision.status == 401:
         headers["WWW-Authenticate"] = 'OpenMTD-Device realm="conditional access"'
-    return Response(
-        json.dumps(body, separators=(",", ":")),
-        decision.status,
-        headers,
-        media_type="application/json",
-    )
+    return _answer(decision.status, body, headers)
+
+
+def _answer(status: int, body: dict[str, object], headers: dict[str, str]) -> Answer:
+    encoded = json.dumps(body, separators=(",", ":")).encode()
+    fixed = {
+        "content-type": "application/json",
+        "content-length": str(len(encoded)),
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+    }
+    raw = [(k.encode(), v.encode("latin-1")) for k, v in fixed.items()]
+    raw += [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
+    return Answer(status, tuple(raw), encoded)
+
+
+# No decision could be made (the database is unreachable, a bug): deny, and say so. nginx
+# counts any status but 2xx/401/403 as an error and refuses the request as well.
+UNAVAILABLE = _answer(
+    503,
+    {
+        "error": {
+            "code": "decision_unavailable",
+            "message": "the access decision could not be made (see the server log); denied",
+        }
+    },
+    {"X-OpenMTD-Decision": "deny", "X-OpenMTD-Reason": "the decision could not be made"},
+)
 
 
 def _header_text(text: str) -> str:
@@ -121,39 +173,33 @@ def _header_text(text: str) -> str:
     return cleaned[:300]
 
 
-async def _decide(ctx: AppContext, request: Request) -> Response:
-    identity = identify(request, ctx.settings)
-    decision = ctx.access.cached(identity)
-    if decision is None:
-        decision = await run_in_threadpool(ctx.access.decide, identity)
-    return _response(decision)
+async def check(ctx: AppContext, scope: Scope) -> Answer:
+    """The answer to one forward-auth request: from the cache when it can, else from the
+    database in a worker thread. Never raises."""
+    try:
+        identity = identify(scope, ctx.settings)
+        decision = ctx.access.cached(identity)
+        if decision is None:
+            decision = await run_in_threadpool(ctx.access.decide, identity)
+        return encode(decision)
+    except Exception:
+        log.exception("the access decision failed")
+        return UNAVAILABLE
 
 
-async def _check(request: Request) -> Response:
-    return await _decide(request.app.state.ctx, request)
+def is_check(scope: Scope) -> bool:
+    """Is this ASGI request the forward-auth check (any method; Envoy may append a path)?"""
+    if scope["type"] != "http":
+        return False
+    path: str = scope["path"]
+    return path == CHECK_PATH or path.startswith(CHECK_PATH + "/")
 
 
-class AccessFastPath:
-    """Pure ASGI middleware that answers the forward-auth check before routing.
-
-    It serves exactly what the routes below serve (they share `_decide`; the routes document
-    the endpoint and answer when this middleware is not installed). The check sits on every
-    request to every protected application, so it skips FastAPI's routing, dependency solving
-    and the rest of the middleware stack: measured through nginx, that is what keeps its p99
-    within a few milliseconds (bench/forward_auth.py).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or not (path == CHECK_PATH or path.startswith(CHECK_PATH + "/")):
-            await self.app(scope, receive, send)
-            return
-        ctx: AppContext = scope["app"].state.ctx
-        response = await _decide(ctx, Request(scope, receive))
-        await response(scope, receive, send)
+async def send_check(ctx: AppContext, scope: Scope, send: Send) -> None:
+    """Answer the check straight on the ASGI connection (see server.app.OpenMTD)."""
+    answer = await check(ctx, scope)
+    await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+    await send({"type": "http.response.body", "body": answer.body})
 
 
 _CHECK_DOC = {
@@ -172,6 +218,10 @@ _CHECK_DOC = {
             "description": "deny: the device is not compliant (noncompliant)",
             "model": ErrorEnvelope,
         },
+        503: {
+            "description": "deny: no decision could be made (decision_unavailable)",
+            "model": ErrorEnvelope,
+        },
     },
 }
 
@@ -179,8 +229,13 @@ _CHECK_DOC = {
 async def access_check(request: Request) -> Response:
     """Forward-auth decision for nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz
     (HTTP): 200 allows, 401/403 deny; headers X-OpenMTD-Device-Id, -Risk-Level, -Health-State
-    and -Reason describe the device. Any method; Envoy may append the original path."""
-    return await _check(request)
+    and -Reason describe the device. Any method; Envoy may append the original path.
+
+    The app answers this path before routing (server.app.OpenMTD); these routes document it."""
+    answer = await check(request.app.state.ctx, request.scope)
+    response = Response(answer.body, answer.status)
+    response.raw_headers = list(answer.headers)
+    return response
 
 
 # One route per method (the proxies pass the original request's method on), each with its own
