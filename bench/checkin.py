@@ -30,6 +30,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,82 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) 
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("server did not become healthy")
+
+
+@dataclass(frozen=True)
+class Server:
+    port: int
+    env: dict[str, str]  # the server's OPENMTD_* environment (data dir, database URL)
+    schema: str | None  # PostgreSQL: the schema made for this run
+
+
+@contextmanager
+def openmtd_server(backend: str, workers: int, folder: Path) -> Iterator[Server]:
+    """`openmtd serve` with `workers` processes on a free loopback port, its data in `folder`
+    (SQLite) or in a fresh PostgreSQL schema that is dropped afterwards; feeds not scheduled."""
+    env = {**os.environ, "OPENMTD_DATA_DIR": str(folder), "OPENMTD_FEED_SCHEDULER": "false"}
+    schema = None
+    admin_engine = None
+    if backend == "postgresql":
+        from sqlalchemy import text
+
+        from openmtd.store.db import make_engine
+
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin_engine = make_engine(POSTGRES_BASE)
+        with admin_engine.begin() as c:
+            c.execute(text(f"CREATE SCHEMA {schema}"))
+        env["OPENMTD_DATABASE_URL"] = f"{POSTGRES_BASE}?options=-csearch_path%3D{schema}"
+    else:
+        env.pop("OPENMTD_DATABASE_URL", None)
+    port = free_port()
+    command = [sys.executable, "-m", "openmtd.cli.main", "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--no-access-log"]  # fmt: skip
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_healthy(port, server)
+        yield Server(port, env, schema)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if admin_engine is not None:
+            from sqlalchemy import text
+
+            with admin_engine.begin() as c:
+                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin_engine.dispose()
+
+
+def admin_token(env: dict[str, str]) -> str:
+    """An admin API token, made directly in the store (as `users create-admin` would)."""
+    from openmtd.config import Settings
+    from openmtd.domain.enums import Role
+    from openmtd.server.security import create_api_token
+    from openmtd.server.users.service import create_user
+    from openmtd.store.db import make_engine, make_session_factory, transaction
+
+    settings = Settings(
+        data_dir=Path(env["OPENMTD_DATA_DIR"]), database_url=env.get("OPENMTD_DATABASE_URL", "")
+    )
+    engine = make_engine(settings.resolved_database_url())
+    now = datetime.now(UTC)
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            user = create_user(db, username="bench-admin", password="bench password 123",
+                               role=Role.ADMIN, actor="bench", now=now)  # fmt: skip
+            db.flush()
+            _row, token = create_api_token(
+                db, user, name="bench", role=Role.ADMIN, now=now, days=None
+            )
+    finally:
+        engine.dispose()
+    return token
 
 
 def device_bodies(count: int, apps: int, seed: int) -> list[dict[str, Any]]:
@@ -280,96 +359,52 @@ def run_backend(
     per_connection: int,
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"openmtd-bench-{backend}-"))
-    env = {**os.environ, "OPENMTD_DATA_DIR": str(tmp)}
-    schema = None
-    if backend == "postgresql":
-        from sqlalchemy import text
-
-        from openmtd.store.db import make_engine
-
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(POSTGRES_BASE)
-        with admin.begin() as c:
-            c.execute(text(f"CREATE SCHEMA {schema}"))
-        env["OPENMTD_DATABASE_URL"] = f"{POSTGRES_BASE}?options=-csearch_path%3D{schema}"
-    else:
-        env.pop("OPENMTD_DATABASE_URL", None)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "openmtd.cli.main",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        wait_healthy(port, server)
-        token = make_token(env)
-        bodies = device_bodies(devices, apps, seed)
-        parts = [bodies[i::procs] for i in range(procs)]
-        spawn = mp.get_context("spawn")
-        barrier = spawn.Barrier(procs * threads)
-        queue = spawn.Queue()
-        clients = [
-            spawn.Process(
-                target=_worker, args=(port, token, p, threads, per_connection, barrier, queue)
-            )
-            for p in parts
-        ]
-        for c in clients:
-            c.start()
-        outs = [queue.get(timeout=3600) for _ in clients]
-        for c in clients:
-            c.join()
-        lat: dict[str, list[float]] = {p: [] for p in PHASES}
-        for o in outs:
-            for k in lat:
-                lat[k].extend(o["latencies"][k])
-        wall = {k: max(o["wall"][k] for o in outs) for k in lat}
-        figures: dict[str, Any] = {
-            "backend": backend,
-            "devices": devices,
-            "apps_per_device": apps,
-            "server_workers": workers,
-            "client_processes": procs,
-            "client_threads": threads,
-            "requests_per_connection": per_connection,
-            "errors": sum(o["error_count"] for o in outs),
-            "error_samples": [e for o in outs for e in o["errors"]][:5],
-        }
-        for phase, values in lat.items():
-            figures[phase] = {
-                "per_second": round(len(values) / wall[phase], 1) if wall[phase] else 0,
-                "p50_ms": round(pct(values, 0.50) * 1000, 2),
-                "p99_ms": round(pct(values, 0.99) * 1000, 2),
-                "count": len(values),
+        with openmtd_server(backend, workers, tmp) as server:
+            port, env, schema = server.port, server.env, server.schema
+            token = make_token(env)
+            bodies = device_bodies(devices, apps, seed)
+            parts = [bodies[i::procs] for i in range(procs)]
+            spawn = mp.get_context("spawn")
+            barrier = spawn.Barrier(procs * threads)
+            queue = spawn.Queue()
+            clients = [
+                spawn.Process(
+                    target=_worker, args=(port, token, p, threads, per_connection, barrier, queue)
+                )
+                for p in parts
+            ]
+            for c in clients:
+                c.start()
+            outs = [queue.get(timeout=3600) for _ in clients]
+            for c in clients:
+                c.join()
+            lat: dict[str, list[float]] = {p: [] for p in PHASES}
+            for o in outs:
+                for k in lat:
+                    lat[k].extend(o["latencies"][k])
+            wall = {k: max(o["wall"][k] for o in outs) for k in lat}
+            figures: dict[str, Any] = {
+                "backend": backend,
+                "devices": devices,
+                "apps_per_device": apps,
+                "server_workers": workers,
+                "client_processes": procs,
+                "client_threads": threads,
+                "requests_per_connection": per_connection,
+                "errors": sum(o["error_count"] for o in outs),
+                "error_samples": [e for o in outs for e in o["errors"]][:5],
             }
-        figures["database_mb"] = round(database_bytes(backend, tmp, schema) / 1e6, 1)
-        return figures
+            for phase, values in lat.items():
+                figures[phase] = {
+                    "per_second": round(len(values) / wall[phase], 1) if wall[phase] else 0,
+                    "p50_ms": round(pct(values, 0.50) * 1000, 2),
+                    "p99_ms": round(pct(values, 0.99) * 1000, 2),
+                    "count": len(values),
+                }
+            figures["database_mb"] = round(database_bytes(backend, tmp, schema) / 1e6, 1)
+            return figures
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        if schema is not None:
-            from sqlalchemy import text
-
-            from openmtd.store.db import make_engine
-
-            with make_engine(POSTGRES_BASE).begin() as c:
-                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -31,18 +31,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import re
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,100 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from checkin import free_port, wait_healthy  # noqa: E402  (bench helpers)
+from checkin import admin_token, free_port, openmtd_server, pct  # noqa: E402  (bench helpers)
 from nginxrun import nginx, wait_listening  # noqa: E402  (the same nginx runner as the e2e test)
 from openmtd.server.access.nginx import NginxSite, render_server  # noqa: E402
-
-POSTGRES_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-# --- the stack -----------------------------------------------------------------------------
-
-
-@contextmanager
-def openmtd_server(
-    backend: str, workers: int, folder: Path
-) -> Iterator[tuple[int, dict[str, str]]]:
-    env = {**os.environ, "OPENMTD_DATA_DIR": str(folder), "OPENMTD_FEED_SCHEDULER": "false"}
-    schema = None
-    admin_engine = None
-    if backend == "postgresql":
-        from sqlalchemy import text
-
-        from openmtd.store.db import make_engine
-
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin_engine = make_engine(POSTGRES_BASE)
-        with admin_engine.begin() as c:
-            c.execute(text(f"CREATE SCHEMA {schema}"))
-        env["OPENMTD_DATABASE_URL"] = f"{POSTGRES_BASE}?options=-csearch_path%3D{schema}"
-    else:
-        env.pop("OPENMTD_DATABASE_URL", None)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "openmtd.cli.main",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_healthy(port, server)
-        yield port, env
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if admin_engine is not None:
-            from sqlalchemy import text
-
-            with admin_engine.begin() as c:
-                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin_engine.dispose()
-
-
-def admin_token(env: dict[str, str]) -> str:
-    from openmtd.config import Settings
-    from openmtd.domain.enums import Role
-    from openmtd.server.security import create_api_token
-    from openmtd.server.users.service import create_user
-    from openmtd.store.db import make_engine, make_session_factory
-
-    settings = Settings(
-        data_dir=Path(env["OPENMTD_DATA_DIR"]), database_url=env.get("OPENMTD_DATABASE_URL", "")
-    )
-    engine = make_engine(settings.resolved_database_url())
-    now = datetime.now(UTC)
-    try:
-        with make_session_factory(engine).begin() as db:
-            user = create_user(
-                db,
-                username="bench-admin",
-                password="correct horse battery staple",
-                role=Role.ADMIN,
-                actor="bench",
-                now=now,
-            )
-            db.flush()
-            _row, token = create_api_token(db, user, name="bench", role=Role.ADMIN, now=now, days=1)
-    finally:
-        engine.dispose()
-    return token
 
 
 def call(
@@ -443,8 +348,9 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="openmtd-bench-access-"))
     folder.chmod(0o755)  # nginx's workers (user nobody) serve the static upstream from here
-    with openmtd_server(args.backend, args.workers, folder / "data") as (port, env):
-        device = Device(port, admin_token(env))
+    with openmtd_server(args.backend, args.workers, folder / "data") as server:
+        port = server.port
+        device = Device(port, admin_token(server.env))
         static, auth, peer = free_port(), free_port(), free_port()
         with nginx(folder / "nginx", nginx_sites(folder, port, static, auth, peer), workers=1):
             for p in (static, auth, peer):

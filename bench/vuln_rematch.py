@@ -22,15 +22,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,14 +35,13 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from checkin import (  # noqa: E402
-    POSTGRES_BASE,
     _checkin_body,
     _send,
+    admin_token,
     device_bodies,
-    free_port,
     make_token,
+    openmtd_server,
     pct,
-    wait_healthy,
 )
 from vuln_match import Ids, android_osv  # noqa: E402
 
@@ -62,31 +58,6 @@ def feed_documents(android_records: int, seed: int) -> list[tuple[str, bytes]]:
     generated = android_osv(random.Random(seed), Ids(), android_records)
     docs.append((f"generated ASB OSV ({android_records} records)", generated))
     return docs
-
-
-def admin_token(env: dict[str, str]) -> str:
-    """An admin API token, made directly in the store (as `users create-admin` would)."""
-    from datetime import UTC, datetime
-
-    from openmtd.config import Settings
-    from openmtd.domain.enums import Role
-    from openmtd.server.security import create_api_token
-    from openmtd.server.users.service import create_user
-    from openmtd.store.db import make_engine, make_session_factory, transaction
-
-    settings = Settings(
-        data_dir=Path(env["OPENMTD_DATA_DIR"]),
-        **({"database_url": env["OPENMTD_DATABASE_URL"]} if "OPENMTD_DATABASE_URL" in env else {}),
-    )
-    engine = make_engine(settings.resolved_database_url())
-    now = datetime.now(UTC)
-    with transaction(make_session_factory(engine)) as db:
-        user = create_user(db, username="bench-admin", password="bench password 123",
-                           role=Role.ADMIN, actor="bench", now=now)  # fmt: skip
-        db.flush()
-        _row, token = create_api_token(db, user, name="bench", role=Role.ADMIN, now=now, days=None)
-    engine.dispose()
-    return token
 
 
 class Load:
@@ -146,26 +117,8 @@ def run_backend(
     backend: str, *, devices: int, apps: int, records: int, seed: int
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"openmtd-vulnbench-{backend}-"))
-    env = {**os.environ, "OPENMTD_DATA_DIR": str(tmp), "OPENMTD_FEED_SCHEDULER": "false"}
-    if backend == "postgresql":
-        from sqlalchemy import text
-
-        from openmtd.store.db import make_engine
-
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        with make_engine(POSTGRES_BASE).begin() as c:
-            c.execute(text(f"CREATE SCHEMA {schema}"))
-        env["OPENMTD_DATABASE_URL"] = f"{POSTGRES_BASE}?options=-csearch_path%3D{schema}"
-    else:
-        env.pop("OPENMTD_DATABASE_URL", None)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "openmtd.cli.main", "serve", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", "1", "--no-access-log"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_healthy(port, server)
+    with openmtd_server(backend, 1, tmp) as server:
+        port, env = server.port, server.env
         token = make_token(env)
         admin = admin_token(env)
         bodies = device_bodies(devices, apps, seed)
@@ -266,9 +219,6 @@ def run_backend(
             "checkin_one_app_changed": _ms(changed),
             "errors": load.errors[:5],
         }
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def main() -> None:
